@@ -1,0 +1,300 @@
+"""Activations and their Gaussian expectations.
+
+For an activation ``sigma`` the model needs, with ``z ~ N(0, 1)``:
+
+* the Hermite coefficients of ``MODEL.md``: ``mu0 = E sigma(z)``, ``mu1 = E z sigma(z)``,
+  ``mu_star^2 = E sigma(z)^2 - mu0^2 - mu1^2`` (adaptive quadrature, kinks split out);
+* the *shifted* normalised Hermite moments used by the exact simulator,
+
+      beta_k(mu, s) = E[ sigma(mu + s z) He_k(z) ] / sqrt(k!),   k = 0..K,
+
+  and the second moment ``E sigma(mu + s z)^2``.  With these, for jointly Gaussian
+  ``(g_i, g_j)`` of means ``mu_i, mu_j``, standard deviations ``s_i, s_j`` and correlation
+  ``rho``, Mehler's formula gives ``E sigma(g_i) sigma(g_j) = sum_k rho^k beta_k(i) beta_k(j)``
+  (see ``docs/simulator.md``).
+
+Built-ins: ``tanh``; ``erf`` meaning ``erf(x / sqrt 2) = 2 Phi(x) - 1``; ``relu`` meaning the
+*centred* ReLU ``max(x, 0) - 1/sqrt(2 pi)`` (so ``mu0 = 0``); ``linear`` (``sigma(x) = x``).
+Smooth activations use Gauss-Hermite quadrature evaluated by a parallel Numba kernel; ReLU
+and linear use closed forms, because Gauss-Hermite converges slowly across a kink.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import numba
+import numpy as np
+from scipy import integrate, special
+
+__all__ = [
+    "Activation",
+    "register_activation",
+    "get_activation",
+    "registered_activations",
+    "hermite_table",
+    "QUAD_ORDERS",
+]
+
+#: Candidate Gauss-Hermite orders for smooth activations; the smallest whose moments agree
+#: with the next order to QUAD_TOL on the extreme (mu, s) of a call is used.
+QUAD_ORDERS = (24, 32, 48, 64, 96, 128, 192, 256, 384)
+QUAD_TOL = 1e-10
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+# Numba codes for built-in activations evaluated inside the parallel kernels.
+_TANH, _ERF = 0, 1
+
+
+@numba.njit(cache=True, inline="always")
+def _sigma_scalar(code, x):
+    if code == _TANH:
+        # through exp: about twice as fast as libm's tanh and exact to rounding
+        e = math.exp(-2.0 * abs(x))
+        t = (1.0 - e) / (1.0 + e)
+        return t if x >= 0.0 else -t
+    return math.erf(x * _INV_SQRT2)
+
+
+@numba.njit(parallel=True, cache=True)
+def _quadrature_moments(code, mu, s, z, w, table, beta, m2):
+    # beta[k, e] = sum_q table[q, k] sigma(mu[e] + s[e] z[q]);  m2[e] = sum_q w[q] sigma(.)^2.
+    # Fused so that the sigma values are never stored; parallel over elements e.
+    K1 = table.shape[1]
+    for e in numba.prange(mu.shape[0]):
+        acc = np.zeros(K1)
+        sq = 0.0
+        for q in range(z.shape[0]):
+            v = _sigma_scalar(code, mu[e] + s[e] * z[q])
+            sq += w[q] * v * v
+            for k in range(K1):
+                acc[k] += table[q, k] * v
+        for k in range(K1):
+            beta[k, e] = acc[k]
+        m2[e] = sq
+
+
+@numba.njit(parallel=True, cache=True)
+def _apply_inplace(code, g):
+    # g is 2-D; sigma applied entrywise in place (row-parallel).
+    for i in numba.prange(g.shape[0]):
+        for j in range(g.shape[1]):
+            g[i, j] = _sigma_scalar(code, g[i, j])
+
+
+@lru_cache(maxsize=None)
+def _gauss_hermite(q: int):
+    z, w = special.roots_hermitenorm(q)
+    return z, w / math.sqrt(2.0 * math.pi)
+
+
+def hermite_table(z: np.ndarray, K: int) -> np.ndarray:
+    """Normalised probabilists' Hermite polynomials ``He_k(z)/sqrt(k!)``, shape ``(len(z), K+1)``."""
+    z = np.asarray(z, dtype=float)
+    H = np.empty(z.shape + (K + 1,))
+    H[..., 0] = 1.0
+    if K >= 1:
+        H[..., 1] = z
+    for k in range(1, K):
+        H[..., k + 1] = (z * H[..., k] - math.sqrt(k) * H[..., k - 1]) / math.sqrt(k + 1)
+    return H
+
+
+@lru_cache(maxsize=64)
+def _weighted_table(q: int, K: int):
+    z, w = _gauss_hermite(q)
+    return z, w, hermite_table(z, K) * w[:, None]
+
+
+def _relu_moments(mu, s, K):
+    z0 = mu / s
+    Phi, phi = special.ndtr(z0), np.exp(-0.5 * z0 * z0) * _INV_SQRT_2PI
+    c0 = _INV_SQRT_2PI
+    beta = np.empty((K + 1,) + mu.shape)
+    mean_relu = mu * Phi + s * phi
+    beta[0] = mean_relu - c0
+    if K >= 1:
+        beta[1] = s * Phi
+    if K >= 2:
+        # E[relu(mu+sz) He_k(z)] = s^k E[relu^{(k)}] = s He_{k-2}(-mu/s) phi(mu/s)  (k >= 2)
+        Hm = hermite_table(-z0, K - 2)
+        k = np.arange(2, K + 1)
+        beta[2:] = np.moveaxis(Hm, -1, 0) * (s * phi) / np.sqrt(k * (k - 1.0)).reshape(
+            (-1,) + (1,) * mu.ndim
+        )
+    m2 = (mu * mu + s * s) * Phi + mu * s * phi - 2.0 * c0 * mean_relu + c0 * c0
+    return beta, m2
+
+
+def _linear_moments(mu, s, K):
+    beta = np.zeros((K + 1,) + mu.shape)
+    beta[0] = mu
+    if K >= 1:
+        beta[1] = s
+    return beta, mu * mu + s * s
+
+
+@dataclass(frozen=True, eq=False)
+class Activation:
+    """An activation ``sigma``.
+
+    ``fn`` must accept and return numpy arrays elementwise.  ``closed_form(mu, s, K)``, when
+    given, returns the exact ``(beta, second_moment)``; otherwise Gauss-Hermite quadrature is
+    used (``kinks`` lists points where ``sigma`` is not smooth, for the adaptive quadrature of
+    the Hermite coefficients).
+    """
+
+    name: str
+    fn: Callable[[np.ndarray], np.ndarray]
+    description: str = ""
+    closed_form: Callable | None = None
+    kinks: tuple = ()
+    _numba_code: int | None = None
+
+    def __call__(self, x):
+        return self.fn(x)
+
+    def apply_(self, g: np.ndarray) -> np.ndarray:
+        """``sigma`` applied in place to a C-contiguous float64 2-D array (parallel when built-in)."""
+        if self._numba_code is not None and g.ndim == 2 and g.flags.c_contiguous and g.dtype == np.float64:
+            _apply_inplace(self._numba_code, g)
+            return g
+        g[...] = self.fn(g)
+        return g
+
+    @property
+    def coefficients(self) -> tuple[float, float, float]:
+        """``(mu0, mu1, mu_star)`` of ``MODEL.md``."""
+        return _coefficients(self)
+
+    def moments(self, mu, s, K: int, nodes: int | None = None):
+        """``beta_k(mu, s) = E[sigma(mu + s z) He_k(z)]/sqrt(k!)`` for ``k <= K``, and ``E sigma^2``.
+
+        ``mu`` and ``s`` broadcast together; returns ``beta`` of shape ``(K+1,) + shape`` and
+        the second moment of shape ``shape``.  ``nodes`` fixes the Gauss-Hermite order;
+        by default it is chosen per call (see :data:`QUAD_ORDERS`).
+        """
+        mu, s = np.broadcast_arrays(np.asarray(mu, dtype=float), np.asarray(s, dtype=float))
+        if self.closed_form is not None:
+            return self.closed_form(mu, s, K)
+        shape = mu.shape
+        mu, s = np.ascontiguousarray(mu).reshape(-1), np.ascontiguousarray(s).reshape(-1)
+        if nodes is None:
+            nodes = self.quadrature_order(mu, s, K)
+        beta, m2 = self._quadrature(mu, s, K, nodes)
+        return beta.reshape((K + 1,) + shape), m2.reshape(shape)
+
+    def _quadrature(self, mu, s, K, nodes):
+        z, w, table = _weighted_table(nodes, K)
+        beta = np.empty((K + 1, mu.size))
+        m2 = np.empty(mu.size)
+        if self._numba_code is not None:
+            _quadrature_moments(self._numba_code, mu, s, z, w, table, beta, m2)
+            return beta, m2
+        block = max(1, (1 << 22) // nodes)  # ~32 MiB of sigma values at a time
+        for start in range(0, mu.size, block):
+            stop = min(start + block, mu.size)
+            vals = np.asarray(self.fn(mu[start:stop, None] + s[start:stop, None] * z[None, :]), dtype=float)
+            beta[:, start:stop] = (vals @ table).T
+            m2[start:stop] = (vals * vals) @ w
+        return beta, m2
+
+    def quadrature_order(self, mu, s, K) -> int:
+        """Smallest order in :data:`QUAD_ORDERS` agreeing with the next to :data:`QUAD_TOL`.
+
+        Checked on the hardest points of the call (largest ``s``, extreme ``mu``), since the
+        Gauss-Hermite error grows with the spread ``s`` of the integrand.
+        """
+        probe_mu = np.array([mu.min(), mu.max(), 0.0, mu[np.argmax(s)]])
+        probe_s = np.array([s.max(), s.max(), s.max(), s.max()])
+        prev = None
+        for q in QUAD_ORDERS:
+            cur = self._quadrature(probe_mu, probe_s, K, q)
+            if prev is not None:
+                scale = 1.0 + np.abs(cur[0]).max()
+                if max(np.abs(cur[0] - prev[0]).max(), np.abs(cur[1] - prev[1]).max()) < QUAD_TOL * scale:
+                    return prev_q
+            prev, prev_q = cur, q
+        raise RuntimeError(
+            f"Gauss-Hermite quadrature for activation {self.name!r} did not converge to "
+            f"{QUAD_TOL:g} with {QUAD_ORDERS[-1]} nodes (s up to {s.max():.3g})"
+        )
+
+
+@lru_cache(maxsize=None)
+def _coefficients(act: Activation) -> tuple[float, float, float]:
+    pdf = lambda x: math.exp(-0.5 * x * x) * _INV_SQRT_2PI  # noqa: E731
+    cuts = sorted(set(act.kinks) | {0.0})
+    edges = [-np.inf, *cuts, np.inf]
+
+    def expect(g):
+        total = 0.0
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            val, _ = integrate.quad(lambda x: g(x) * pdf(x), lo, hi, epsabs=1e-14, epsrel=1e-13, limit=200)
+            total += val
+        return total
+
+    f = lambda x: float(act.fn(np.asarray(x, dtype=float)))  # noqa: E731
+    mu0 = expect(f)
+    mu1 = expect(lambda x: x * f(x))
+    second = expect(lambda x: f(x) ** 2)
+    star2 = second - mu0 * mu0 - mu1 * mu1
+    if not math.isfinite(star2) or star2 < -1e-12:
+        raise ValueError(f"activation {act.name!r}: E sigma(z)^2 is not finite")
+    return mu0, mu1, math.sqrt(max(star2, 0.0))
+
+
+_REGISTRY: dict[str, Activation] = {}
+
+
+def register_activation(name: str, fn: Callable, *, description: str = "", kinks=(),
+                        closed_form: Callable | None = None, overwrite: bool = False) -> Activation:
+    """Add an activation under ``name``.
+
+    ``fn`` is applied elementwise to numpy arrays and must have a finite second moment under
+    ``N(0, 1)``.  Gaussian expectations then come from Gauss-Hermite quadrature (or from
+    ``closed_form(mu, s, K) -> (beta, second_moment)`` if given).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError("activation name must be a non-empty string")
+    if name in _REGISTRY and not overwrite:
+        raise ValueError(f"activation {name!r} is already registered (pass overwrite=True)")
+    if not callable(fn):
+        raise ValueError("activation fn must be callable")
+    probe = np.asarray(fn(np.linspace(-3.0, 3.0, 7)), dtype=float)
+    if probe.shape != (7,) or not np.all(np.isfinite(probe)):
+        raise ValueError(f"activation {name!r} must map arrays elementwise to finite values")
+    act = Activation(name, fn, description, closed_form, tuple(float(k) for k in kinks))
+    _REGISTRY[name] = act
+    return act
+
+
+def get_activation(name: str) -> Activation:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"activation must be one of {sorted(_REGISTRY)}, got {name!r}") from None
+
+
+def registered_activations() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def _relu_centred(x):
+    return np.maximum(x, 0.0) - _INV_SQRT_2PI
+
+
+_REGISTRY["tanh"] = Activation("tanh", np.tanh, "tanh(x)", _numba_code=_TANH)
+_REGISTRY["erf"] = Activation(
+    "erf", lambda x: special.erf(np.asarray(x) * _INV_SQRT2), "erf(x/sqrt(2)) = 2 Phi(x) - 1",
+    _numba_code=_ERF,
+)
+_REGISTRY["relu"] = Activation(
+    "relu", _relu_centred, "centred ReLU: max(x, 0) - 1/sqrt(2 pi)", _relu_moments, (0.0,)
+)
+_REGISTRY["linear"] = Activation("linear", lambda x: np.asarray(x, dtype=float) * 1.0, "x", _linear_moments)

@@ -1,0 +1,167 @@
+"""Command-line interface: ``rfdsm simulate | theory | validate | sweep | plot``.
+
+Every subcommand validates its arguments at the boundary: a bad value prints one line
+``rfdsm: error: ...`` on stderr and exits with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import sys
+
+from ._version import __version__
+
+#: Subcommands implemented in other modules: (name, module, help).  Each module provides
+#: ``configure_parser(parser)`` and ``run_cli(args) -> int``.
+EXTERNAL = (
+    ("validate", "rfdsm.validate", "theory vs simulation on a built-in set of settings"),
+    ("sweep", "rfdsm.sweep", "run a grid of settings from a TOML config, resumably"),
+    ("plot", "rfdsm.plots", "draw learning curves and phase diagrams from a sweep directory"),
+)
+
+
+class UsageError(Exception):
+    """A bad argument value; reported in one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's own convention)
+        self.exit(2, f"rfdsm: error: {message}\n")
+
+
+def positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return v
+
+
+def nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def add_setting_arguments(p: argparse.ArgumentParser) -> None:
+    """The six setting parameters; values are validated by :class:`rfdsm.Setting`."""
+    g = p.add_argument_group("setting (see MODEL.md)")
+    g.add_argument("--psi-n", required=True, help="n/d > 0")
+    g.add_argument("--psi-p", required=True, help="p/d > 0")
+    g.add_argument("--m", default="1", help="noise samples per data point: integer >= 1 or inf")
+    g.add_argument("--t", default="0.1", help="diffusion time > 0")
+    g.add_argument("--lam", default="0.01", help="ridge >= 0 (0: ridgeless limit)")
+    g.add_argument("--activation", default="tanh", help="tanh, erf, relu (centred) or linear")
+
+
+def setting_from_args(args):
+    from .setting import Setting
+
+    try:
+        return Setting(psi_n=args.psi_n, psi_p=args.psi_p, m=args.m, t=args.t, lam=args.lam,
+                       activation=args.activation)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _fmt(x, se=None):
+    if x is None:
+        return "-"
+    s = f"{x:.6g}"
+    return s if se is None else f"{s} +- {se:.2g}"
+
+
+def print_result(res, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(res.to_dict(), indent=2))
+        return
+    st = res.setting
+    m = "inf" if st.m == math.inf else st.m
+    print(f"{res.evaluator}: psi_n={st.psi_n:g} psi_p={st.psi_p:g} m={m} t={st.t:g} "
+          f"lam={st.lam:g} activation={st.activation}" + (f" d={res.d}" if res.d else ""))
+    for k in ("train", "test", "score"):
+        print(f"  {k:6s} {_fmt(getattr(res, k), getattr(res, k + '_se'))}")
+    print(f"  bayes  {st.bayes:.6g}  (a^2 = exp(-2t))")
+    if res.evaluator == "theory":
+        print(f"  converged={res.converged} residual={_fmt(res.residual)} iterations={res.iterations}")
+    print(f"  wall time {res.wall_time:.3g} s")
+
+
+def _cmd_simulate(args) -> int:
+    from .simulate import simulate
+
+    setting = setting_from_args(args)
+    try:
+        setting.sizes(args.d)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    res = simulate(setting, d=args.d, seed=args.seed, n_seeds=args.seeds, mc_test=args.mc_test)
+    print_result(res, args.json)
+    return 0
+
+
+def _cmd_theory(args) -> int:
+    from .theory import theory
+
+    res = theory(setting_from_args(args))
+    print_result(res, args.json)
+    return 0 if res.converged else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rfdsm", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"rfdsm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("simulate", help="finite-size simulation of one setting")
+    add_setting_arguments(p)
+    p.add_argument("--d", type=positive_int, required=True, help="dimension")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="first seed")
+    p.add_argument("--seeds", type=positive_int, default=1, help="number of seeds")
+    p.add_argument("--mc-test", type=nonneg_int, default=0,
+                   help="also estimate test/score errors by Monte Carlo on this many fresh samples")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("theory", help="asymptotic (d -> inf) errors of one setting")
+    add_setting_arguments(p)
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(func=_cmd_theory)
+
+    for name, module, help_ in EXTERNAL:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        p = sub.add_parser(name, help=help_)
+        mod.configure_parser(p)
+        p.set_defaults(func=mod.run_cli)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"rfdsm: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rfdsm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

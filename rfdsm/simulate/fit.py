@@ -1,0 +1,204 @@
+"""One finite-size realisation: draw ``W`` and the data, fit ``B``, evaluate the errors.
+
+Notation of ``MODEL.md``: ``B = sqrt(h) A / sqrt(p)`` (d x p), features ``phi(y) =
+sigma(W y / sqrt d)``, so ``sqrt(h) s_A(y) = B phi(y)``.  For a Gram ``U = E phi phi^T`` and a
+cross-moment ``V = E eps phi^T`` every error is a quadratic form in ``B``:
+
+    1/d E|B phi + eps|^2 = 1 + [tr(B U B^T) + 2 tr(B V^T)] / d.
+
+The fit is ``B = -C (S + lam I)^{-1}`` with ``S`` the (empirical or noise-averaged) Gram and
+``C`` the matching cross-moment.  Population moments (test and score errors) are exact:
+``V_pop = sqrt(h) E[phi y^T]^T`` by Stein's lemma and ``U_pop`` by the Mehler series.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import linalg
+
+from . import mehler
+
+#: Memory for the streamed blocks of noisy features (finite m) or Hermite moments (m = inf).
+DEFAULT_BLOCK_BYTES = 256 * 2**20
+
+
+@dataclass
+class Draw:
+    """Random quantities of one seed; noise is streamed from ``noise_rng`` in data-point order."""
+
+    W: np.ndarray  # p x d
+    X: np.ndarray  # n x d (rows: data points)
+    noise_seed: np.random.SeedSequence
+    mc_seed: np.random.SeedSequence
+
+
+def draw(n: int, p: int, d: int, seed: int) -> Draw:
+    # Independent streams, so that W and X are the same for every m and chunking.
+    ss_w, ss_x, ss_eps, ss_mc = np.random.SeedSequence(seed).spawn(4)
+    W = np.random.default_rng(ss_w).standard_normal((p, d))
+    X = np.random.default_rng(ss_x).standard_normal((n, d))
+    return Draw(W, X, ss_eps, ss_mc)
+
+
+@dataclass
+class Moments:
+    """``S`` (p x p Gram), ``C`` (d x p cross-moment) and ``mean |eps|^2 / d`` of a fit."""
+
+    S: np.ndarray
+    C: np.ndarray
+    noise_sq: float
+    info: dict = field(default_factory=dict)
+
+
+def finite_m_moments(act, dr: Draw, m: int, a: float, h: float, block_bytes: int,
+                     chunk: int | None = None) -> Moments:
+    """Stream the ``n m`` noisy inputs in chunks of data points; accumulate ``F F^T / N``,
+    ``Z F^T / N`` and ``|Z|^2 / N`` without ever holding the whole ``p x nm`` feature matrix."""
+    W, X = dr.W, dr.X
+    p, d = W.shape
+    n = X.shape[0]
+    N = n * m
+    if chunk is None:
+        chunk = max(1, int(block_bytes // (8 * m * (2 * p + d))))
+    chunk = min(chunk, n)
+    rng = np.random.default_rng(dr.noise_seed)
+    Gx = (a / math.sqrt(d)) * (X @ W.T)  # n x p: the data part, shared by the m copies
+    Wt = W.T * math.sqrt(h / d)  # d x p
+    S = np.zeros((p, p), order="F")
+    C = np.zeros((d, p))
+    zz = 0.0
+    t_feat = t_gram = 0.0
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        t0 = time.perf_counter()
+        E = rng.standard_normal(((stop - start) * m, d))
+        G = E @ Wt
+        G += np.repeat(Gx[start:stop], m, axis=0)
+        act.apply_(G)
+        t1 = time.perf_counter()
+        # S += G^T G on the upper triangle (BLAS syrk); G^T is Fortran-ordered p x (c m).
+        linalg.blas.dsyrk(1.0, G.T, beta=1.0, c=S, overwrite_c=True, lower=0)
+        C += E.T @ G
+        zz += float(np.einsum("ij,ij->", E, E))
+        t_gram += time.perf_counter() - t1
+        t_feat += t1 - t0
+    S = np.triu(S) + np.triu(S, 1).T
+    S /= N
+    C /= N
+    return Moments(S, C, zz / (N * d), {"chunk_size": chunk, "n_chunks": -(-n // chunk),
+                                       "time_features": t_feat, "time_gram": t_gram})
+
+
+def noise_averaged_moments(act, dr: Draw, a: float, h: float, block_bytes: int,
+                           corr=None) -> Moments:
+    """Exact ``U = 1/n sum_nu E_eps phi phi^T`` and ``V = 1/n sum_nu E_eps eps phi^T`` (m = inf).
+
+    Given ``x_nu``, the preactivation of feature i is Gaussian with mean
+    ``mu_{i nu} = a w_i.x_nu / sqrt d`` and variance ``h r_i``, and two features have noise
+    correlation ``rho_ij`` (the same as for ``y ~ N(0, I)``).  Off-diagonal entries of ``U``
+    come from the Mehler series, the diagonal from the exact second moment, and ``V`` from
+    Stein's lemma: ``E_eps[eps sigma(g_i)] = sqrt(h/d) w_i E sigma'(g_i)``.
+    """
+    W, X = dr.W, dr.X
+    p, d = W.shape
+    n = X.shape[0]
+    r, rho, rho_max = corr if corr is not None else mehler.correlations(W)
+    K = mehler.series_order(rho_max)
+    s = np.sqrt(h * r)
+    chunk = max(1, min(n, int(block_bytes // (8 * (K + 2) * p))))
+    Gx = (a / math.sqrt(d)) * (W @ X.T)  # p x n
+    U = np.zeros((p, p))
+    diag = np.zeros(p)
+    dbar = np.zeros(p)
+    resid = np.zeros(p)
+    t_quad = t_series = 0.0
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        t0 = time.perf_counter()
+        beta, m2 = act.moments(np.ascontiguousarray(Gx[:, start:stop]), s[:, None], K)
+        t1 = time.perf_counter()
+        mehler.accumulate(U, rho, beta, 1.0 / n)
+        t_series += time.perf_counter() - t1
+        t_quad += t1 - t0
+        diag += m2.sum(axis=1) / n
+        dbar += beta[1].sum(axis=1) / n
+        resid += (m2 - np.einsum("kic,kic->ic", beta, beta)).sum(axis=1) / n
+    U[np.diag_indices(p)] = diag
+    D = dbar / s  # mean over nu of E sigma'(g_i), by Stein: beta_1 = s E sigma'
+    C = math.sqrt(h / d) * (W.T * D[None, :])  # d x p
+    info = {"hermite_order": K, "series_bound": mehler.tail_bound(rho_max, K, resid),
+            "rho_max": rho_max, "chunk_size": chunk, "n_chunks": -(-n // chunk),
+            "time_quadrature": t_quad, "time_series": t_series}
+    return Moments(U, C, 1.0, info)
+
+
+def population_moments(act, W: np.ndarray, h: float, corr=None) -> Moments:
+    """Exact ``U_pop = E phi phi^T`` and ``V_pop = E eps phi^T`` for fresh ``y = a x + sqrt(h) eps``.
+
+    ``y ~ N(0, I)``; ``E[eps | y] = sqrt(h) y``, so ``V_pop = sqrt(h) E[y phi^T] =
+    sqrt(h/d) W^T diag(E sigma'(sqrt(r_i) z))`` (Stein), and ``U_pop`` is the Mehler series with
+    means 0 and scales ``sqrt(r_i)``.
+    """
+    p, d = W.shape
+    r, rho, rho_max = corr if corr is not None else mehler.correlations(W)
+    K = mehler.series_order(rho_max)
+    s = np.sqrt(r)
+    beta, m2 = act.moments(np.zeros(p), s, K)
+    U = np.zeros((p, p))
+    mehler.accumulate(U, rho, beta[:, :, None], 1.0)
+    U[np.diag_indices(p)] = m2
+    C = math.sqrt(h / d) * (W.T * (beta[1] / s)[None, :])
+    resid = m2 - np.einsum("ki,ki->i", beta, beta)
+    return Moments(U, C, 1.0, {"population_hermite_order": K,
+                                "population_series_bound": mehler.tail_bound(rho_max, K, resid)})
+
+
+def ridge_solve(S: np.ndarray, C: np.ndarray, lam: float) -> np.ndarray:
+    """``K = (S + lam I)^{-1} C^T`` (p x d), so that ``B = -K^T``.
+
+    ``lam = 0`` is the ridgeless limit ``lam -> 0+``: the minimum-norm solution through the
+    pseudo-inverse of ``S`` (eigenvalues below ``p eps max_eig`` are treated as zero).
+    """
+    p = S.shape[0]
+    if lam > 0:
+        A = S.copy()
+        A[np.diag_indices(p)] += lam
+        try:
+            return linalg.cho_solve(linalg.cho_factor(A, lower=False, overwrite_a=True), C.T)
+        except linalg.LinAlgError:
+            pass  # numerically singular: fall through to the spectral route
+    evals, evecs = linalg.eigh(S)
+    cut = p * np.finfo(float).eps * max(float(evals[-1]), 0.0)
+    inv = np.where(evals + lam > cut, 1.0 / np.maximum(evals + lam, cut), 0.0)
+    return evecs @ (inv[:, None] * (evecs.T @ C.T))
+
+
+def quadratic(K: np.ndarray, mom: Moments) -> float:
+    """``tr(B U B^T) + 2 tr(B V^T)`` for ``B = -K^T``."""
+    return float(np.einsum("ij,ij->", K, mom.S @ K) - 2.0 * np.einsum("ij,ji->", K, mom.C))
+
+
+def mc_errors(act, dr: Draw, K: np.ndarray, a: float, h: float, samples: int, block: int = 4096):
+    """Monte Carlo test and score errors on fresh ``(x, eps)`` (never the training noise)."""
+    W = dr.W
+    p, d = W.shape
+    rng = np.random.default_rng(dr.mc_seed)
+    test_vals, score_vals = [], []
+    for start in range(0, samples, block):
+        b = min(block, samples - start)
+        x = rng.standard_normal((b, d))
+        eps = rng.standard_normal((b, d))
+        y = a * x + math.sqrt(h) * eps
+        F = y @ W.T / math.sqrt(d)
+        act.apply_(F)
+        pred = -(F @ K)  # rows: B phi(y)
+        test_vals.append(((pred + eps) ** 2).sum(axis=1) / d)
+        score_vals.append(((pred / math.sqrt(h) + y) ** 2).sum(axis=1) / d)
+    tv, sv = np.concatenate(test_vals), np.concatenate(score_vals)
+    se = lambda v: float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")  # noqa: E731
+    return {"test_mc": float(tv.mean()), "test_mc_se": se(tv),
+            "score_mc": float(sv.mean()), "score_mc_se": se(sv), "mc_samples": samples}

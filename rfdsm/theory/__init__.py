@@ -1,0 +1,5 @@
+"""Asymptotic (d -> infinity) errors; see docs/theory.md."""
+
+
+def theory(setting, **kwargs):
+    raise NotImplementedError("the asymptotic solver is being written")
