@@ -48,7 +48,7 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 # Numba codes for built-in activations evaluated inside the parallel kernels.
-_TANH, _ERF = 0, 1
+_TANH, _ERF, _RELU, _LINEAR = 0, 1, 2, 3
 
 
 @numba.njit(cache=True, inline="always")
@@ -58,24 +58,23 @@ def _sigma_scalar(code, x):
         e = math.exp(-2.0 * abs(x))
         t = (1.0 - e) / (1.0 + e)
         return t if x >= 0.0 else -t
-    return math.erf(x * _INV_SQRT2)
+    if code == _ERF:
+        return math.erf(x * _INV_SQRT2)
+    if code == _RELU:
+        return (x if x > 0.0 else 0.0) - _INV_SQRT_2PI
+    return x
 
 
 @numba.njit(parallel=True, cache=True)
-def _quadrature_moments(code, mu, s, z, w, table, beta, m2):
-    # beta[k, e] = sum_q table[q, k] sigma(mu[e] + s[e] z[q]);  m2[e] = sum_q w[q] sigma(.)^2.
-    # Fused so that the sigma values are never stored; parallel over elements e.
-    K1 = table.shape[1]
+def _sigma_at_nodes(code, mu, s, z, w, V, m2):
+    # V[e, q] = sigma(mu[e] + s[e] z[q]) and m2[e] = sum_q w[q] V[e, q]^2; the projection on
+    # the Hermite table is then one BLAS product, far faster than an inner loop over k here.
     for e in numba.prange(mu.shape[0]):
-        acc = np.zeros(K1)
         sq = 0.0
         for q in range(z.shape[0]):
             v = _sigma_scalar(code, mu[e] + s[e] * z[q])
+            V[e, q] = v
             sq += w[q] * v * v
-            for k in range(K1):
-                acc[k] += table[q, k] * v
-        for k in range(K1):
-            beta[k, e] = acc[k]
         m2[e] = sq
 
 
@@ -85,6 +84,16 @@ def _apply_inplace(code, g):
     for i in numba.prange(g.shape[0]):
         for j in range(g.shape[1]):
             g[i, j] = _sigma_scalar(code, g[i, j])
+
+
+@numba.njit(parallel=True, cache=True)
+def _apply_shifted(code, g, shift, m):
+    # g[r, j] <- sigma(g[r, j] + shift[r // m, j]): adds the data part shared by the m noisy
+    # copies of a point and applies sigma in one pass, without materialising the repeat.
+    for r in numba.prange(g.shape[0]):
+        row = r // m
+        for j in range(g.shape[1]):
+            g[r, j] = _sigma_scalar(code, g[r, j] + shift[row, j])
 
 
 @lru_cache(maxsize=None)
@@ -159,13 +168,26 @@ class Activation:
     def __call__(self, x):
         return self.fn(x)
 
+    def _fast(self, g) -> bool:
+        return (self._numba_code is not None and isinstance(g, np.ndarray) and g.ndim == 2
+                and g.flags.c_contiguous and g.dtype in (np.float64, np.float32))
+
     def apply_(self, g: np.ndarray) -> np.ndarray:
-        """``sigma`` applied in place to a C-contiguous float64 2-D array (parallel when built-in)."""
-        if self._numba_code is not None and g.ndim == 2 and g.flags.c_contiguous and g.dtype == np.float64:
+        """``sigma`` applied in place to a C-contiguous float 2-D array (parallel when built-in)."""
+        if self._fast(g):
             _apply_inplace(self._numba_code, g)
             return g
         g[...] = self.fn(g)
         return g
+
+    def apply_shifted_(self, g: np.ndarray, shift: np.ndarray, m: int) -> np.ndarray:
+        """In place ``g[r] <- sigma(g[r] + shift[r // m])`` (row ``r`` of ``g`` is noisy copy
+        ``r mod m`` of data point ``r // m``)."""
+        if self._fast(g) and shift.dtype == g.dtype and shift.flags.c_contiguous:
+            _apply_shifted(self._numba_code, g, shift, int(m))
+            return g
+        g += np.repeat(shift, m, axis=0)
+        return self.apply_(g)
 
     @property
     def coefficients(self) -> tuple[float, float, float]:
@@ -184,24 +206,70 @@ class Activation:
             return self.closed_form(mu, s, K)
         shape = mu.shape
         mu, s = np.ascontiguousarray(mu).reshape(-1), np.ascontiguousarray(s).reshape(-1)
-        if nodes is None:
-            nodes = self.quadrature_order(mu, s, K)
-        beta, m2 = self._quadrature(mu, s, K, nodes)
+        if self.kinks:
+            beta, m2 = self._split_quadrature(mu, s, K, nodes)
+        else:
+            if nodes is None:
+                nodes = self.quadrature_order(mu, s, K)
+            beta, m2 = self._quadrature(mu, s, K, nodes)
         return beta.reshape((K + 1,) + shape), m2.reshape(shape)
+
+    def _split_quadrature(self, mu, s, K, nodes=None, half_width=10.0):
+        """Composite Gauss-Legendre in ``z`` on ``[-L, L]``, split where ``mu + s z`` meets a kink.
+
+        Gauss-Hermite converges only algebraically across a kink; on each smooth piece
+        Gauss-Legendre converges geometrically.  The Gaussian mass beyond ``|z| = 10`` is < 1e-22.
+        ``nodes`` per piece is doubled from 32 until two orders agree to :data:`QUAD_TOL`.
+        """
+        orders = (nodes,) if nodes is not None else (32, 64, 128, 256)
+        prev = None
+        for q in orders:
+            cur = self._legendre_pieces(mu, s, K, q, half_width)
+            if prev is not None:
+                err = max(np.abs(cur[0] - prev[0]).max(), np.abs(cur[1] - prev[1]).max())
+                if err < QUAD_TOL * (1.0 + np.abs(cur[0]).max()):
+                    return cur
+            prev = cur
+        if nodes is not None:
+            return cur
+        raise RuntimeError(f"piecewise quadrature for activation {self.name!r} did not converge "
+                           f"to {QUAD_TOL:g} with {orders[-1]} nodes per piece")
+
+    def _legendre_pieces(self, mu, s, K, q, L):
+        block = max(1, (1 << 21) // (q * (K + 2)))  # bounds the (block, q, K+1) Hermite table
+        if mu.size > block:
+            parts = [self._legendre_pieces(mu[i:i + block], s[i:i + block], K, q, L)
+                     for i in range(0, mu.size, block)]
+            return np.concatenate([b for b, _ in parts], axis=1), np.concatenate([m for _, m in parts])
+        x, wx = np.polynomial.legendre.leggauss(q)
+        cuts = np.sort(np.clip((np.asarray(self.kinks)[None, :] - mu[:, None]) / s[:, None], -L, L), axis=1)
+        edges = np.concatenate([np.full((mu.size, 1), -L), cuts, np.full((mu.size, 1), L)], axis=1)
+        beta = np.zeros((K + 1, mu.size))
+        m2 = np.zeros(mu.size)
+        for lo, hi in zip(edges[:, :-1].T, edges[:, 1:].T):
+            half = 0.5 * (hi - lo)
+            z = (0.5 * (hi + lo))[:, None] + half[:, None] * x[None, :]
+            wts = half[:, None] * wx[None, :] * np.exp(-0.5 * z * z) * _INV_SQRT_2PI
+            vals = np.asarray(self.fn(mu[:, None] + s[:, None] * z), dtype=float) * wts
+            beta += np.einsum("eq,eqk->ke", vals, hermite_table(z, K))
+            m2 += np.einsum("eq,eq->e", vals, vals / np.where(wts > 0, wts, 1.0))
+        return beta, m2
 
     def _quadrature(self, mu, s, K, nodes):
         z, w, table = _weighted_table(nodes, K)
         beta = np.empty((K + 1, mu.size))
         m2 = np.empty(mu.size)
-        if self._numba_code is not None:
-            _quadrature_moments(self._numba_code, mu, s, z, w, table, beta, m2)
-            return beta, m2
-        block = max(1, (1 << 22) // nodes)  # ~32 MiB of sigma values at a time
+        block = max(1, (1 << 21) // nodes)  # ~16 MiB of sigma values at a time
+        vals = np.empty((min(block, mu.size), nodes))
         for start in range(0, mu.size, block):
             stop = min(start + block, mu.size)
-            vals = np.asarray(self.fn(mu[start:stop, None] + s[start:stop, None] * z[None, :]), dtype=float)
-            beta[:, start:stop] = (vals @ table).T
-            m2[start:stop] = (vals * vals) @ w
+            if self._numba_code is not None:
+                V = vals[: stop - start]
+                _sigma_at_nodes(self._numba_code, mu[start:stop], s[start:stop], z, w, V, m2[start:stop])
+            else:
+                V = np.asarray(self.fn(mu[start:stop, None] + s[start:stop, None] * z[None, :]), dtype=float)
+                m2[start:stop] = (V * V) @ w
+            np.matmul(table.T, V.T, out=beta[:, start:stop])
         return beta, m2
 
     def quadrature_order(self, mu, s, K) -> int:
@@ -295,6 +363,8 @@ _REGISTRY["erf"] = Activation(
     _numba_code=_ERF,
 )
 _REGISTRY["relu"] = Activation(
-    "relu", _relu_centred, "centred ReLU: max(x, 0) - 1/sqrt(2 pi)", _relu_moments, (0.0,)
+    "relu", _relu_centred, "centred ReLU: max(x, 0) - 1/sqrt(2 pi)", _relu_moments, (0.0,), _RELU
 )
-_REGISTRY["linear"] = Activation("linear", lambda x: np.asarray(x, dtype=float) * 1.0, "x", _linear_moments)
+_REGISTRY["linear"] = Activation(
+    "linear", lambda x: np.asarray(x, dtype=float) * 1.0, "x", _linear_moments, (), _LINEAR
+)

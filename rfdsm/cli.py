@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != module:
                 raise
             continue
+        if not hasattr(mod, "run_cli"):
+            continue
         p = sub.add_parser(name, help=help_)
         mod.configure_parser(p)
         p.set_defaults(func=mod.run_cli)

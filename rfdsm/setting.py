@@ -32,6 +32,8 @@ def _number(name: str, value, allowed: str) -> float:
 def parse_m(value) -> int | float:
     """Normalise ``m``: a finite integer >= 1, or ``math.inf`` (also spelled ``"inf"``)."""
     allowed = "an integer >= 1 or inf"
+    if isinstance(value, bool):
+        raise ValueError(f"m must be {allowed}, got {value!r}")
     if isinstance(value, str):
         text = value.strip().lower()
         if text in ("inf", "infinity", "+inf"):

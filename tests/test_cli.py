@@ -1,0 +1,68 @@
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from rfdsm.cli import main
+
+
+def run(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse errors exit through SystemExit(2)
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_simulate_json(capsys):
+    code, out, _ = run(["simulate", "--psi-n", "2", "--psi-p", "4", "--m", "inf", "--t", "0.1",
+                        "--lam", "0.01", "--activation", "tanh", "--d", "20", "--seeds", "3", "--json"], capsys)
+    assert code == 0
+    obj = json.loads(out)
+    for k in ("train", "test", "score", "train_se", "test_se", "score_se"):
+        assert isinstance(obj[k], float) and math.isfinite(obj[k])
+    assert obj["m"] == "inf" and obj["d"] == 20 and obj["n"] == 40 and obj["p"] == 80
+    assert [r["seed"] for r in obj["per_seed"]] == [0, 1, 2]
+    mean = sum(r["test"] for r in obj["per_seed"]) / 3
+    assert obj["test"] == pytest.approx(mean, rel=1e-12)
+
+
+def test_simulate_text(capsys):
+    code, out, _ = run(["simulate", "--psi-n", "1", "--psi-p", "2", "--m", "3", "--d", "10"], capsys)
+    assert code == 0 and "train" in out and "bayes" in out
+
+
+@pytest.mark.parametrize("args, word", [
+    (["--psi-n", "-1", "--psi-p", "2", "--d", "10"], "psi_n"),
+    (["--psi-n", "0", "--psi-p", "2", "--d", "10"], "psi_n"),
+    (["--psi-n", "nan", "--psi-p", "2", "--d", "10"], "psi_n"),
+    (["--psi-n", "1", "--psi-p", "0", "--d", "10"], "psi_p"),
+    (["--psi-n", "1", "--psi-p", "2", "--m", "0", "--d", "10"], "m must"),
+    (["--psi-n", "1", "--psi-p", "2", "--m", "2.5", "--d", "10"], "m must"),
+    (["--psi-n", "1", "--psi-p", "2", "--m", "lots", "--d", "10"], "m must"),
+    (["--psi-n", "1", "--psi-p", "2", "--t", "0", "--d", "10"], "t must"),
+    (["--psi-n", "1", "--psi-p", "2", "--t", "-1", "--d", "10"], "t must"),
+    (["--psi-n", "1", "--psi-p", "2", "--lam", "-0.1", "--d", "10"], "lam must"),
+    (["--psi-n", "1", "--psi-p", "2", "--lam", "nan", "--d", "10"], "lam must"),
+    (["--psi-n", "1", "--psi-p", "2", "--activation", "sin", "--d", "10"], "activation must"),
+    (["--psi-n", "1", "--psi-p", "2", "--d", "0"], "--d"),
+    (["--psi-n", "1", "--psi-p", "2", "--d", "ten"], "--d"),
+    (["--psi-n", "1", "--psi-p", "2", "--d", "10", "--seeds", "0"], "--seeds"),
+    (["--psi-n", "0.01", "--psi-p", "2", "--d", "10"], "round"),
+    (["--psi-p", "2", "--d", "10"], "--psi-n"),
+])
+def test_bad_arguments_one_line_exit_2(args, word, capsys):
+    code, out, err = run(["simulate", *args], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rfdsm: error:") and word in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_console_script_exit_code():
+    proc = subprocess.run([sys.executable, "-m", "rfdsm.cli", "simulate", "--psi-n", "1", "--psi-p", "1",
+                           "--m", "0", "--d", "5"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "m must be" in proc.stderr
