@@ -112,7 +112,10 @@ def _cmd_simulate(args) -> int:
 def _cmd_theory(args) -> int:
     from .theory import theory
 
-    res = theory(setting_from_args(args))
+    try:
+        res = theory(setting_from_args(args))
+    except ValueError as exc:  # e.g. an activation outside the theory's assumptions
+        raise UsageError(str(exc)) from None
     print_result(res, args.json)
     return 0 if res.converged else 1
 

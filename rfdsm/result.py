@@ -18,6 +18,8 @@ ERRORS = ("train", "test", "score")
 def _json_number(x):
     if x is None:
         return None
+    if isinstance(x, int) and not isinstance(x, bool):
+        return x
     x = float(x)
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"

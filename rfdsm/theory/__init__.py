@@ -1,5 +1,127 @@
-"""Asymptotic (d -> infinity) errors; see docs/theory.md."""
+"""Asymptotic (``d, n, p -> inf``) errors of the model of ``MODEL.md``; see ``docs/theory.md``.
+
+:func:`theory` evaluates one :class:`rfdsm.Setting`, :func:`theory_curve` a sequence of them
+with continuation (each point warm-started from its neighbour).  ``m = 1`` and ``m = inf`` are
+solved here (:mod:`.m1`, :mod:`.minf`); finite ``m > 1`` by :mod:`.finite_m` when present.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..result import Result
+from ..setting import Setting
+from .common import Solution
+
+__all__ = ["theory", "theory_curve", "solver_for", "supports"]
 
 
-def theory(setting, **kwargs):
-    raise NotImplementedError("the asymptotic solver is being written")
+def _finite_m_solver():
+    try:
+        from .finite_m import solve_finite_m
+    except ModuleNotFoundError as exc:
+        if exc.name != __name__ + ".finite_m":
+            raise
+        return None
+    return solve_finite_m
+
+
+def supports(m) -> bool:
+    """Whether this installation has an asymptotic solver for ``m`` noise samples."""
+    return m == 1 or m == math.inf or _finite_m_solver() is not None
+
+
+def solver_for(setting: Setting):
+    """The solver function ``f(setting, warm=None) -> Solution`` for ``setting.m``."""
+    if setting.m == 1:
+        from .m1 import solve_m1
+        return solve_m1
+    if setting.m == math.inf:
+        from .minf import solve_minf
+        return solve_minf
+    solver = _finite_m_solver()
+    if solver is None:
+        raise ValueError(f"m = {setting.m}: the asymptotic solver supports m = 1 and m = inf only "
+                         "(finite m > 1 is not available in this installation)")
+    return solver
+
+
+def _jsonable(v):
+    if isinstance(v, (bool, int, str)) or v is None:
+        return v
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return repr(v)
+
+
+def _to_result(setting: Setting, sol: Solution, wall: float) -> Result:
+    diag = {k: _jsonable(v) for k, v in (sol.diagnostics or {}).items()}
+    diag["state"] = _jsonable(sol.state)
+    if not sol.converged:
+        diag.setdefault("warning", "the fixed-point solve did not converge: the errors are not "
+                                   "trustworthy (see residual)")
+    return Result(setting=setting, evaluator="theory", train=float(sol.train), test=float(sol.test),
+                  score=float(sol.score), converged=bool(sol.converged),
+                  residual=float(sol.residual), iterations=int(sol.iterations), wall_time=wall,
+                  diagnostics=diag)
+
+
+def _warm_state(warm, setting):
+    if isinstance(warm, Result):
+        # states of different solvers mean different things
+        return warm.diagnostics.get("state") if warm.setting.m == setting.m else None
+    if isinstance(warm, Solution):
+        return warm.state
+    return warm
+
+
+def theory(setting: Setting, *, warm=None, **solver_options) -> Result:
+    """Limits of ``train``, ``test``, ``score`` for ``setting`` as ``d -> inf``.
+
+    ``warm``: a previous :class:`rfdsm.Result` of the theory for the same ``m`` (or its
+    ``diagnostics["state"]``), used as the starting point of the fixed-point solve.
+    ``solver_options`` (e.g. ``tol``, ``max_iter``, ``nodes``) go to the solver.  A solve that
+    did not converge returns ``converged=False`` with its residual; it never raises for that.
+    Ridgeless (``lam = 0``) at the interpolation threshold of ``m = 1`` gives ``test = inf``
+    (``diagnostics["divergent"]``).
+    """
+    if not isinstance(setting, Setting):
+        raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
+    mu0 = setting.sigma.coefficients[0]
+    if abs(mu0) > 1e-10:
+        raise ValueError(f"activation {setting.activation!r} has mu0 = E sigma(g) = {mu0:.3g}; the "
+                         "asymptotic theory assumes mu0 = 0 (register a centred activation)")
+    solver = solver_for(setting)
+    t0 = time.perf_counter()
+    if solver_options:
+        sol = solver(setting, _warm_state(warm, setting), **solver_options)
+    else:
+        sol = solver(setting, _warm_state(warm, setting))
+    return _to_result(setting, sol, time.perf_counter() - t0)
+
+
+def theory_curve(settings, **solver_options) -> list[Result]:
+    """:func:`theory` along a sequence of settings, each warm-started from the previous point
+    with the same ``m`` (continuation).  Order the settings along the curve for best effect."""
+    settings = list(settings)
+    for s in settings:
+        if not isinstance(s, Setting):
+            raise ValueError(f"settings must be rfdsm.Setting objects, got {type(s).__name__}")
+    out, last = [], {}
+    for s in settings:
+        res = theory(s, warm=last.get(s.m), **solver_options)
+        if res.converged:
+            last[s.m] = res
+        out.append(res)
+    return out

@@ -1,0 +1,94 @@
+"""``m = inf``: the exact noise expectation (docs/theory.md, Sec. 4).
+
+The noise-averaged Gram ``U = (1/n) sum_nu phibar_nu phibar_nu^T + Sc`` is a sample covariance
+plus a deterministic (given ``W``) matrix, whose resolvent has the deterministic equivalent
+``Qbar = 1/D``, ``D = x C + Sc + lam`` with ``x = 1/(1 + delta)`` solving eq. (T13):
+
+    h(x) = 1 - x - (psi_p/psi_n) <x C / (x C + Sc + lam)> = 0.
+
+``h`` is convex and strictly decreasing on ``[0, 1]`` with ``h(0) = 1 > 0 > h(1)``, so Newton's
+method started at ``x = 0`` (or at any warm start with ``h >= 0``) increases monotonically onto
+the unique root.  Train and test errors are eqs. (T14)-(T17).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .common import Solution, ge_spectrum, ratio
+from .m1 import QUAD_FLOOR
+
+__all__ = ["solve_minf"]
+
+
+def _h(sp, r, A, x):
+    D = x * sp.C + A
+    return 1.0 - x - r * float(np.dot(sp.w, ratio(x * sp.C, D))), \
+        -1.0 - r * float(np.dot(sp.w, ratio(sp.C * A, D * D)))
+
+
+def _solve_x(sp, r, A, warm, tol, max_iter):
+    x = 0.0
+    if warm is not None and 0.0 < warm < 1.0 and _h(sp, r, A, warm)[0] >= 0:
+        x = float(warm)
+    it, done = 0, False
+    for it in range(1, max_iter + 1):
+        hx, dh = _h(sp, r, A, x)
+        new = min(x - hx / dh, 1.0)
+        done = abs(new - x) <= tol * new
+        x = new
+        if done:
+            break
+    return x, abs(_h(sp, r, A, x)[0]), it, done
+
+
+def _errors(sp, setting, x):
+    lam, psi_p = setting.lam, setting.psi_p
+    r = psi_p / setting.psi_n
+    w, C, T = sp.w, sp.C, sp.T
+    D = x * C + sp.Sc + lam
+    D2 = D * D
+    F = psi_p * float(np.dot(w, ratio(T, D)))  # tr(Q T)/d, (T14)
+    den = 1.0 - r * x * x * float(np.dot(w, ratio(C * C, D2)))
+
+    def second(M):
+        # tr(Q T Q M)/d = -d/deta psi_p <T/D_eta>, D_eta = x_eta C + Sc + lam + eta M  (T15)-(T16)
+        ddelta = -r * float(np.dot(w, ratio(C * M, D2))) / den
+        return psi_p * float(np.dot(w, ratio(T * (M - C * (x * x) * ddelta), D2)))
+
+    test = 1.0 + second(sp.Sigma) - 2.0 * F  # (T17)
+    train = 1.0 - F - (lam * second(np.ones_like(D)) if lam > 0 else 0.0)  # (T17)
+    return train, test, {"delta": 1.0 / x - 1.0, "trQT_over_d": F, "stability": den}
+
+
+def solve_minf(setting, warm=None, *, tol=1e-13, max_iter=100, nodes=400, quad_tol=1e-9,
+               max_nodes=12800) -> Solution:
+    """Limiting ``train``, ``test``, ``score`` for ``m = inf``; ``state`` is ``x = 1/(1+delta)``.
+
+    The Marchenko-Pastur rule is refined as in :func:`rfdsm.theory.m1.solve_m1`.
+    """
+    r = setting.psi_p / setting.psi_n
+    prev = None
+    total_it = 0
+    while True:
+        sp = ge_spectrum(setting, nodes)
+        A = sp.Sc + setting.lam
+        x, res, it, done = _solve_x(sp, r, A, warm, tol, max_iter)
+        total_it += it
+        train, test, info = _errors(sp, setting, x)
+        cur = np.array([train, test])
+        if prev is not None:
+            qerr = float(np.max(np.abs(cur - prev) / np.maximum(np.abs(cur), QUAD_FLOOR)))
+            if qerr <= quad_tol or nodes >= max_nodes:
+                break
+        prev, warm = cur, x
+        nodes *= 2
+    finite = bool(np.all(np.isfinite(cur)))
+    converged = bool(done and finite and res <= 1e-9 and qerr <= quad_tol)
+    score = (test - setting.bayes) / setting.h
+    diag = {"solver": "m=inf deterministic equivalent (docs/theory.md eqs. T12-T17)",
+            "method": "newton", "x": x, "nodes": nodes, "quadrature_error": qerr, **info}
+    # one number for both ways a solve can be off: fixed point and quadrature
+    return Solution(train, test, score, converged, max(res, qerr), total_it, x, diag)

@@ -1,0 +1,284 @@
+"""Asymptotic solver (m = 1 and m = inf): limits, identities, closed forms, simulation."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate
+
+import rfdsm
+from rfdsm import Setting
+from rfdsm.theory import supports, theory, theory_curve
+from rfdsm.theory.common import ge_constants
+
+INF = math.inf
+MS = (1, INF)
+
+
+def mp_expect(f, gamma):
+    """int f dMP_gamma by adaptive quadrature (independent of rfdsm.theory.spectral)."""
+    lo, hi = (1 - math.sqrt(gamma)) ** 2, (1 + math.sqrt(gamma)) ** 2
+    dens = lambda s: math.sqrt(max((hi - s) * (s - lo), 0.0)) / (2 * math.pi * gamma * s)  # noqa: E731
+    val, _ = integrate.quad(lambda s: f(s) * dens(s), lo, hi, epsabs=1e-13, epsrel=1e-12, limit=200)
+    return val + max(0.0, 1 - 1 / gamma) * f(0.0)
+
+
+def population_ridge(setting):
+    """Errors of B = -V (Sigma + lam)^{-1}, the n = inf ridge fit (docs/theory.md, eq. (T18))."""
+    k = ge_constants(setting)
+    m1 = k.mu1 ** 2
+    Sig = lambda s: m1 * s + k.mu_star2  # noqa: E731
+    T = lambda s: m1 * setting.h * s  # noqa: E731
+    lam = setting.lam
+    return 1 - setting.psi_p * mp_expect(lambda s: T(s) * (Sig(s) + 2 * lam) / (Sig(s) + lam) ** 2,
+                                         setting.psi_p)
+
+
+# ---------------------------------------------------------------- record and identities
+@pytest.mark.parametrize("m", MS)
+def test_result_record(m):
+    s = Setting(2, 3, m=m, t=0.3, lam=0.05, activation="erf")
+    r = theory(s)
+    assert r.evaluator == "theory" and r.setting == s
+    assert r.d is None and r.n is None and r.p is None and r.test_se is None
+    assert r.converged and r.residual < 1e-10 and r.iterations >= 1
+    assert r.diagnostics["quadrature_error"] < 1e-9
+    assert theory(s).test == r.test  # deterministic
+
+
+@pytest.mark.parametrize("m", MS)
+@pytest.mark.parametrize("act", ["tanh", "relu", "erf", "linear"])
+@pytest.mark.parametrize("pp", [0.3, 1.0, 5.0])
+def test_score_identity(m, act, pp):
+    s = Setting(1.5, pp, m=m, t=0.7, lam=0.02, activation=act)
+    r = theory(s)
+    assert r.test == pytest.approx(s.h * r.score + s.bayes, rel=1e-13, abs=1e-13)
+    assert r.test >= s.bayes - 1e-12  # a^2 is the best possible test error
+
+
+def test_ge_constants_split():
+    for act in ("tanh", "relu", "erf"):
+        for t in (0.05, 0.5, 2.0):
+            k = ge_constants(Setting(1, 1, t=t, activation=act))
+            assert 0 < k.kappa_s2 < k.mu_star2 and k.kappa_i2 > 0
+            assert k.kappa_s2 + k.kappa_i2 == pytest.approx(k.mu_star2, rel=1e-14)
+    # odd activation: kappa_s^2 = sum_{k>=3 odd} a^{2k} mu_k^2/k!; to leading order a^6 mu_3^2/6
+    s = Setting(1, 1, t=3.0, activation="tanh")
+    k = ge_constants(s)
+    mu3 = integrate.quad(lambda g: math.tanh(g) * (g**3 - 3 * g) * math.exp(-g * g / 2)
+                         / math.sqrt(2 * math.pi), -12, 12)[0]
+    assert k.kappa_s2 == pytest.approx(s.a**6 * mu3**2 / 6, rel=1e-3)
+    lin = ge_constants(Setting(1, 1, activation="linear"))
+    assert lin.mu_star2 == 0 and lin.kappa_s2 == 0 and lin.kappa_i2 == 0
+
+
+# ---------------------------------------------------------------- limits
+@pytest.mark.parametrize("m", MS)
+@pytest.mark.parametrize("pp", [0.5, 4.0])
+def test_large_ridge_gives_zero_fit(m, pp):
+    r = theory(Setting(2, pp, m=m, lam=1e9))
+    assert r.train == pytest.approx(1, abs=1e-7) and r.test == pytest.approx(1, abs=1e-7)
+
+
+@pytest.mark.parametrize("m", MS)
+def test_few_features_give_zero_fit(m):
+    r = theory(Setting(2, 1e-8, m=m, lam=0.01))
+    assert r.train == pytest.approx(1, abs=1e-6) and r.test == pytest.approx(1, abs=1e-6)
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+@pytest.mark.parametrize("pp", [0.5, 3.0])
+def test_infinite_data_population_ridge(act, pp):
+    s = Setting(1e7, pp, t=0.2, lam=0.05, activation=act)
+    ref = population_ridge(s)
+    for m in MS:
+        r = theory(s.replace(m=m))
+        # the finite-sample corrections are O(psi_p/psi_n) = O(1e-7)
+        assert r.test == pytest.approx(ref, abs=1e-5)
+        assert r.train == pytest.approx(ref, abs=1e-5)
+
+
+# ---------------------------------------------------------------- linear activation (closed forms)
+@pytest.mark.parametrize("pn", [1.5, 3.0])
+def test_linear_m1_least_squares(pn):
+    # psi_p > 1: the features span R^d, the ridgeless fit is least squares of eps on y with
+    # noise variance a^2 (eps = sqrt(h) y + a xi): test = a^2/(1 - 1/psi_n), train = a^2(1 - 1/psi_n).
+    s = Setting(pn, 2.5, m=1, t=0.1, lam=0, activation="linear")
+    r = theory(s)
+    assert r.test == pytest.approx(s.bayes / (1 - 1 / pn), rel=1e-9)
+    assert r.train == pytest.approx(s.bayes * (1 - 1 / pn), rel=1e-9)
+
+
+def test_linear_m1_min_norm_wide_features():
+    # psi_p -> inf: the feature-space minimum norm becomes the isotropic one, whose risk
+    # (Hastie, Montanari, Rosset & Tibshirani 2022) is a^2 + h (1 - psi_n) + a^2 psi_n/(1 - psi_n).
+    pn = 0.5
+    s = Setting(pn, 1e4, m=1, t=0.1, lam=0, activation="linear")
+    ref = s.bayes + s.h * (1 - pn) + s.bayes * pn / (1 - pn)
+    assert theory(s).test == pytest.approx(ref, rel=1e-3)
+    assert theory(s.replace(psi_p=2.5)).test > ref + 0.1  # anisotropic implicit bias at finite psi_p
+
+
+@pytest.mark.parametrize("pn", [0.5, 2.0])
+@pytest.mark.parametrize("pp", [1.5, 4.0])
+def test_linear_minf_mp_stieltjes(pn, pp):
+    # psi_p > 1, lam = 0: the fit is -sqrt(h) (a^2 X X^T/n + h)^{-1} y in data space, so
+    # train = 1 - h g/a^2 and test = 1 - 2 h g/a^2 - h g'/a^4, with g(mu) the MP Stieltjes
+    # transform of ratio c = 1/psi_n at -mu, mu = h/a^2 (independent of psi_p).
+    s = Setting(pn, pp, m=INF, t=0.2, lam=0, activation="linear")
+    a2, h, c = s.bayes, s.h, 1 / pn
+
+    def g(mu):
+        b = 1 - c + mu
+        return (-b + np.sqrt(b * b + 4 * c * mu)) / (2 * c * mu)
+
+    mu = h / a2
+    dg = (g(mu + 1e-30j)).imag / 1e-30  # complex step: exact derivative
+    r = theory(s)
+    assert r.train == pytest.approx(1 - h * g(mu).real / a2, rel=1e-9)
+    assert r.test == pytest.approx(1 - 2 * h * g(mu).real / a2 - h * dg / a2**2, rel=1e-9)
+
+
+# ---------------------------------------------------------------- ridgeless limit
+def test_ridgeless_threshold_m1_diverges():
+    r = theory(Setting(2, 2, m=1, lam=0))
+    assert r.converged and r.test == INF and r.score == INF and r.diagnostics["divergent"]
+    assert r.train == 0.0
+
+
+@pytest.mark.parametrize("m", MS)
+@pytest.mark.parametrize("pp", [0.7, 4.0])
+def test_ridgeless_is_limit_of_small_ridge(m, pp):
+    s = Setting(2, pp, m=m, lam=0)
+    r0, r1 = theory(s), theory(s.replace(lam=1e-9))
+    assert r0.converged and r1.converged
+    assert r1.test == pytest.approx(r0.test, rel=1e-6)
+    assert r1.train == pytest.approx(r0.train, rel=1e-6, abs=1e-9)
+
+
+def test_m1_ridgeless_overparameterised_interpolates():
+    r = theory(Setting(2, 4, m=1, lam=0))
+    assert r.train == 0.0 and r.diagnostics["kappa"] > 0
+
+
+# ---------------------------------------------------------------- robustness
+@pytest.mark.parametrize("m", MS)
+def test_non_convergence_is_reported(m):
+    r = theory(Setting(2, 3, m=m, lam=1e-4), max_iter=1)
+    assert not r.converged and r.residual > 1e-9 and "warning" in r.diagnostics
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="setting"):
+        theory({"psi_n": 1})
+    with pytest.raises(ValueError, match="settings"):
+        theory_curve([Setting(1, 1), 3])
+
+
+def test_finite_m_dispatch():
+    s = Setting(2, 3, m=3)
+    if supports(3):
+        assert theory(s).evaluator == "theory"
+    else:
+        with pytest.raises(ValueError, match="m = 3"):
+            theory(s)
+
+
+@pytest.mark.parametrize("m", MS)
+def test_curve_matches_pointwise(m):
+    settings = [Setting(2, pp, m=m, t=0.2, lam=1e-3) for pp in np.geomspace(0.1, 10, 40)]
+    curve = theory_curve(settings)
+    for s, r in zip(settings, curve):
+        p = theory(s)
+        assert r.converged
+        assert r.test == pytest.approx(p.test, rel=1e-9) and r.train == pytest.approx(p.train, rel=1e-9)
+
+
+def test_warm_start_from_far_point():
+    s = Setting(1, 5, m=INF, lam=1e-3)
+    far = theory(Setting(10, 0.1, m=INF))
+    assert theory(s, warm=far).test == pytest.approx(theory(s).test, rel=1e-10)
+    s1 = s.replace(m=1)
+    assert theory(s1, warm=theory(Setting(10, 0.1))).test == pytest.approx(theory(s1).test, rel=1e-10)
+
+
+def test_cli_theory_json(capsys):
+    import json
+
+    from rfdsm.cli import main
+
+    rc = main(["theory", "--psi-n", "2", "--psi-p", "4", "--m", "inf", "--t", "0.1", "--lam",
+               "0.01", "--activation", "tanh", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["converged"] is True
+    assert out["test"] == pytest.approx(theory(Setting(2, 4, m=INF)).test)
+
+
+# ---------------------------------------------------------------- against the simulator
+# Tolerance: the same as `rfdsm validate` (rfdsm.validate): at the largest d,
+# |sim - theory| <= 3 % |theory| + 0.003 + 3 se; observed deviations are ~1 % at d = 160 and
+# shrink with d (finite-size corrections O(1/d)-O(1/sqrt d)), so an O(1) mistake in the theory
+# (a missing term, a wrong normalisation) cannot hide in it.  In addition the deviation must
+# not grow from d = 80 to d = 160 beyond the statistical scatter.
+SIM_CASES = [(m, pn, pp) for m in MS for pn, pp in ((2.0, 0.5), (1.5, 3.0))]
+
+
+@pytest.mark.parametrize("m,pn,pp", SIM_CASES)
+def test_theory_matches_simulation(m, pn, pp):
+    s = Setting(pn, pp, m=m, t=0.1, lam=0.01, activation="tanh")
+    th = theory(s)
+    devs = {}
+    for d in (80, 160):
+        sim = rfdsm.simulate(s, d, seed=11, n_seeds=3)
+        for q in ("train", "test"):
+            devs[q, d] = (getattr(sim, q) - getattr(th, q), getattr(sim, q + "_se"))
+    for q in ("train", "test"):
+        (dev1, se1), (dev2, se2) = devs[q, 80], devs[q, 160]
+        target = getattr(th, q)
+        assert abs(dev2) <= 0.03 * abs(target) + 0.003 + 3 * se2, (q, devs)
+        assert abs(dev2) <= abs(dev1) + 3 * math.hypot(se1, se2) + 0.002, (q, devs)
+
+
+# ---------------------------------------------------------------- Mei & Montanari (2019)
+def mei_montanari_risk(mu1, mu_star, psi1, psi2, lam, F1sq, tau2):
+    """Their Theorem 1 (random-features ridge regression, linear teacher of norm F1, noise tau^2,
+    F_star = 0): R = F1^2 E1/E0 + tau^2 E2/E0 at chi = nu1 nu2, nu_{1,2} evaluated at
+    xi = i sqrt(psi1 psi2 lam/mu_star^2).  Written from the paper's formulas."""
+    z2 = (mu1 / mu_star) ** 2
+    xi = 1j * math.sqrt(psi1 * psi2 * lam / mu_star**2)
+    n1 = n2 = 1j
+    for _ in range(200000):
+        den = 1 - z2 * n1 * n2
+        a1 = psi1 / (-xi - n2 - z2 * n2 / den)
+        a2 = psi2 / (-xi - n1 - z2 * n1 / den)
+        err = abs(a1 - n1) + abs(a2 - n2)
+        n1, n2 = (n1 + a1) / 2, (n2 + a2) / 2  # damped: the plain iteration can oscillate
+        if err < 1e-14:
+            break
+    assert err < 1e-12
+    c, z4, z6, p1, p2 = n1 * n2, z2 * z2, z2**3, psi1, psi2
+    E0 = (-c**5 * z6 + 3 * c**4 * z4 + (p1 * p2 - p2 - p1 + 1) * c**3 * z6 - 2 * c**3 * z4
+          - 3 * c**3 * z2 + (p1 + p2 - 3 * p1 * p2 + 1) * c**2 * z4 + 2 * c**2 * z2 + c**2
+          + 3 * p1 * p2 * c * z2 - p1 * p2)
+    E1 = p2 * c**3 * z4 - p2 * c**2 * z2 + p1 * p2 * c * z2 - p1 * p2
+    E2 = (c**5 * z6 - 3 * c**4 * z4 + (p1 - 1) * c**3 * z6 + 2 * c**3 * z4 + 3 * c**3 * z2
+          - (p1 + 1) * c**2 * z4 - 2 * c**2 * z2 - c**2)
+    return (F1sq * E1 / E0 + tau2 * E2 / E0).real
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+@pytest.mark.parametrize("pn,pp,t,lam", [(2, 0.5, 0.1, 0.01), (2, 4, 0.1, 0.01), (1, 3, 1.0, 0.1)])
+def test_m1_agrees_with_mei_montanari(act, pn, pp, t, lam):
+    # MODEL.md: target eps/sqrt(h) = y + label noise of variance a^2/h; their psi_1 = psi_p,
+    # psi_2 = psi_n, ridge lam/psi_p; their excess risk R is then exactly our score error.
+    s = Setting(pn, pp, m=1, t=t, lam=lam, activation=act)
+    _, mu1, mu_star = s.sigma.coefficients
+    ref = mei_montanari_risk(mu1, mu_star, pp, pn, lam / pp, 1.0, s.bayes / s.h)
+    assert theory(s).score == pytest.approx(ref, rel=1e-9)
+
+
+def test_uncentred_activation_refused():
+    rfdsm.register_activation("softplus_uncentred_test", lambda x: np.logaddexp(0.0, x),
+                              overwrite=True)
+    with pytest.raises(ValueError, match="mu0"):
+        theory(Setting(1, 1, activation="softplus_uncentred_test"))
