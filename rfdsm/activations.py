@@ -79,6 +79,43 @@ def _sigma_at_nodes(code, mu, s, z, w, V, m2):
 
 
 @numba.njit(parallel=True, cache=True)
+def _tanh_at_nodes_runs(mu, s, z, w, starts, V, m2):
+    # As _sigma_at_nodes for tanh, over runs of elements sharing one scale s (a feature's
+    # data points): tanh(mu + s z_q) = 1 - 2 / (1 + exp(2 mu) exp(2 s z_q)) needs one exp per
+    # element instead of one per node, the exp(2 s z_q) being shared by the run.
+    Q = z.shape[0]
+    zmax = 0.0
+    for q in range(Q):
+        zmax = max(zmax, abs(z[q]))
+    for r in numba.prange(starts.shape[0] - 1):
+        lo, hi = starts[r], starts[r + 1]
+        sr = s[lo]
+        big = 0.0
+        for e in range(lo, hi):
+            big = max(big, abs(mu[e]))
+        if 2.0 * (big + sr * zmax) > 600.0:  # exp would overflow: evaluate node by node
+            for e in range(lo, hi):
+                sq = 0.0
+                for q in range(Q):
+                    v = _sigma_scalar(_TANH, mu[e] + sr * z[q])
+                    V[e, q] = v
+                    sq += w[q] * v * v
+                m2[e] = sq
+            continue
+        ez = np.empty(Q)
+        for q in range(Q):
+            ez[q] = math.exp(2.0 * sr * z[q])
+        for e in range(lo, hi):
+            em = math.exp(2.0 * mu[e])
+            sq = 0.0
+            for q in range(Q):
+                v = 1.0 - 2.0 / (1.0 + em * ez[q])
+                V[e, q] = v
+                sq += w[q] * v * v
+            m2[e] = sq
+
+
+@numba.njit(parallel=True, cache=True)
 def _apply_inplace(code, g):
     # g is 2-D; sigma applied entrywise in place (row-parallel).
     for i in numba.prange(g.shape[0]):
@@ -259,11 +296,16 @@ class Activation:
         z, w, table = _weighted_table(nodes, K)
         beta = np.empty((K + 1, mu.size))
         m2 = np.empty(mu.size)
-        block = max(1, (1 << 21) // nodes)  # ~16 MiB of sigma values at a time
+        block = max(1, (1 << 23) // nodes)  # ~64 MiB of sigma values at a time (BLAS wants wide blocks)
         vals = np.empty((min(block, mu.size), nodes))
         for start in range(0, mu.size, block):
             stop = min(start + block, mu.size)
-            if self._numba_code is not None:
+            if self._numba_code == _TANH:
+                V = vals[: stop - start]
+                sb = s[start:stop]
+                starts = np.concatenate(([0], np.flatnonzero(sb[1:] != sb[:-1]) + 1, [stop - start]))
+                _tanh_at_nodes_runs(mu[start:stop], sb, z, w, starts, V, m2[start:stop])
+            elif self._numba_code is not None:
                 V = vals[: stop - start]
                 _sigma_at_nodes(self._numba_code, mu[start:stop], s[start:stop], z, w, V, m2[start:stop])
             else:

@@ -104,7 +104,11 @@ def _cmd_simulate(args) -> int:
         setting.sizes(args.d)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    res = simulate(setting, d=args.d, seed=args.seed, n_seeds=args.seeds, mc_test=args.mc_test)
+    try:
+        res = simulate(setting, d=args.d, seed=args.seed, n_seeds=args.seeds, mc_test=args.mc_test,
+                       backend=args.backend, dtype=args.dtype)
+    except ValueError as exc:  # e.g. --backend gpu without CuPy or a CUDA device
+        raise UsageError(str(exc)) from None
     print_result(res, args.json)
     return 0
 
@@ -132,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=positive_int, default=1, help="number of seeds")
     p.add_argument("--mc-test", type=nonneg_int, default=0,
                    help="also estimate test/score errors by Monte Carlo on this many fresh samples")
+    p.add_argument("--backend", choices=["cpu", "gpu"], default="cpu",
+                   help="cpu (default) or gpu (needs CuPy and a CUDA device)")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                   help="precision of the dense products (float32: faster, ~1e-7 relative)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=_cmd_simulate)
 

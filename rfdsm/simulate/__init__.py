@@ -25,9 +25,39 @@ def _check_int(name, value, low):
     return int(value)
 
 
-def simulate_seed(setting: Setting, d: int, seed: int, *, block_bytes: int = fit.DEFAULT_BLOCK_BYTES,
-                  chunk: int | None = None, mc_test: int = 0) -> dict:
+BACKENDS = ("cpu", "gpu")
+
+
+def _check_backend(backend):
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    if backend == "gpu":
+        from . import gpu
+
+        gpu.require()
+    return backend
+
+
+def _check_dtype(dtype):
+    # Only the two supported precisions, spelled as a type, a dtype or its name: np.dtype()
+    # itself accepts much more (None, "d", "double precision", ...).
+    for dt in (np.float64, np.float32):
+        if dtype is dt or (isinstance(dtype, np.dtype) and dtype == dt) or dtype == np.dtype(dt).name:
+            return np.dtype(dt)
+    raise ValueError(f"dtype must be numpy.float64 or numpy.float32 (or 'float64'/'float32'), got {dtype!r}")
+
+
+def simulate_seed(setting: Setting, d: int, seed: int, *, block_bytes: int | None = None,
+                  chunk: int | None = None, mc_test: int = 0, backend: str = "cpu",
+                  dtype=np.float64) -> dict:
     """One realisation at dimension ``d`` for one seed: ``{"seed", "train", "test", "score", ...}``."""
+    if backend == "gpu":
+        from . import gpu
+
+        return gpu.simulate_seed(setting, d, seed, block_bytes=block_bytes, chunk=chunk,
+                                 mc_test=mc_test, dtype=dtype)
+    if block_bytes is None:
+        block_bytes = fit.DEFAULT_BLOCK_BYTES
     n, p = setting.sizes(d)
     act = setting.sigma
     a, h = setting.a, setting.h
@@ -35,9 +65,10 @@ def simulate_seed(setting: Setting, d: int, seed: int, *, block_bytes: int = fit
     dr = fit.draw(n, p, d, seed)
     corr = mehler.correlations(dr.W)
     if setting.m == math.inf:
-        mom = fit.noise_averaged_moments(act, dr, a, h, block_bytes, corr=corr)
+        mom = fit.noise_averaged_moments(act, dr, a, h, block_bytes, corr=corr, dtype=dtype)
     else:
-        mom = fit.finite_m_moments(act, dr, int(setting.m), a, h, block_bytes, chunk=chunk)
+        mom = fit.finite_m_moments(act, dr, int(setting.m), a, h, block_bytes, chunk=chunk,
+                                   dtype=dtype)
     t1 = time.perf_counter()
     K = fit.ridge_solve(mom.S, mom.C, setting.lam)
     t2 = time.perf_counter()
@@ -51,7 +82,7 @@ def simulate_seed(setting: Setting, d: int, seed: int, *, block_bytes: int = fit
         "score": 1.0 + q_pop / (d * h),
     }
     diag = {**mom.info, **pop.info, "time_moments": t1 - t0, "time_solve": t2 - t1,
-            "time_population": t3 - t2}
+            "time_population": t3 - t2, "backend": "cpu", "dtype": np.dtype(dtype).name}
     if mc_test:
         diag.update(fit.mc_errors(act, dr, K, a, h, mc_test))
     diag["time_total"] = time.perf_counter() - t0
@@ -61,8 +92,8 @@ def simulate_seed(setting: Setting, d: int, seed: int, *, block_bytes: int = fit
 
 
 def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
-             block_bytes: int = fit.DEFAULT_BLOCK_BYTES, chunk: int | None = None,
-             mc_test: int = 0) -> Result:
+             block_bytes: int | None = None, chunk: int | None = None,
+             mc_test: int = 0, backend: str = "cpu", dtype=np.float64) -> Result:
     """Simulate ``setting`` at dimension ``d`` (``n = round(psi_n d)``, ``p = round(psi_p d)``).
 
     Parameters
@@ -71,9 +102,18 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
         ``W``, data and noise each; the result holds their mean and standard error.
     block_bytes : memory for the streamed blocks (finite ``m``: noisy features; ``m = inf``:
         Hermite moments); the ``p x nm`` feature matrix is never held whole beyond it.
+        Default: ``fit.DEFAULT_BLOCK_BYTES`` on the CPU, ``gpu.DEFAULT_BLOCK_BYTES`` on a GPU.
     chunk : data points per block for finite ``m`` (overrides ``block_bytes``; for tests).
     mc_test : if > 0, also estimate test and score errors by Monte Carlo on that many fresh
         samples (reported in ``diagnostics``; the returned errors are the exact ones).
+    backend : ``"cpu"`` (NumPy/BLAS and Numba) or ``"gpu"`` (CuPy; the same algorithm and the
+        same random draws, so float64 results agree with the CPU to rounding).
+    dtype : ``np.float64`` (default) or ``np.float32``: precision of the streamed dense
+        products (features, Gram blocks, Mehler series).  Sums over blocks, the ridge solve
+        and the population moments stay in float64.  float32 roughly halves the time of the
+        dense products; the errors then move by about ``1e-7`` relative with a ridge
+        (``lam > 0``), more in the ridgeless limit near the interpolation threshold, where
+        the solve amplifies rounding.
     """
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
@@ -82,11 +122,15 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
     seed = _check_int("seed", seed, 0)
     n_seeds = _check_int("n_seeds", n_seeds, 1)
     mc_test = _check_int("mc_test", mc_test, 0)
-    block_bytes = _check_int("block_bytes", block_bytes, 1)
+    if block_bytes is not None:
+        block_bytes = _check_int("block_bytes", block_bytes, 1)
+    backend = _check_backend(backend)
+    dtype = _check_dtype(dtype)
     if chunk is not None:
         chunk = _check_int("chunk", chunk, 1)
     t0 = time.perf_counter()
-    rows = [simulate_seed(setting, d, seed + k, block_bytes=block_bytes, chunk=chunk, mc_test=mc_test)
+    rows = [simulate_seed(setting, d, seed + k, block_bytes=block_bytes, chunk=chunk, mc_test=mc_test,
+                          backend=backend, dtype=dtype)
             for k in range(n_seeds)]
     stats = {}
     for key in ERRORS:

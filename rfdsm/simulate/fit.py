@@ -54,21 +54,36 @@ class Moments:
     info: dict = field(default_factory=dict)
 
 
+def _float_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
+    return dt
+
+
 def finite_m_moments(act, dr: Draw, m: int, a: float, h: float, block_bytes: int,
-                     chunk: int | None = None) -> Moments:
+                     chunk: int | None = None, dtype=np.float64) -> Moments:
     """Stream the ``n m`` noisy inputs in chunks of data points; accumulate ``F F^T / N``,
-    ``Z F^T / N`` and ``|Z|^2 / N`` without ever holding the whole ``p x nm`` feature matrix."""
+    ``Z F^T / N`` and ``|Z|^2 / N`` without ever holding the whole ``p x nm`` feature matrix.
+
+    ``dtype`` is the precision of the per-chunk products (the noise is drawn in float64, so
+    both precisions see the same realisation); the sums over chunks are kept in float64.
+    """
+    dt = _float_dtype(dtype)
+    single = dt == np.float32
     W, X = dr.W, dr.X
     p, d = W.shape
     n = X.shape[0]
     N = n * m
     if chunk is None:
-        chunk = max(1, int(block_bytes // (8 * m * (2 * p + d))))
+        chunk = max(1, int(block_bytes // (dt.itemsize * m * (2 * p + d))))
     chunk = min(chunk, n)
     rng = np.random.default_rng(dr.noise_seed)
-    Gx = (a / math.sqrt(d)) * (X @ W.T)  # n x p: the data part, shared by the m copies
-    Wt = W.T * math.sqrt(h / d)  # d x p
-    S = np.zeros((p, p), order="F")
+    Gx = ((a / math.sqrt(d)) * (X @ W.T)).astype(dt, copy=False)  # n x p: shared by the m copies
+    Wt = (W.T * math.sqrt(h / d)).astype(dt, copy=False)  # d x p
+    syrk = linalg.blas.get_blas_funcs("syrk", dtype=dt)
+    S = np.zeros((p, p), order="F")  # upper triangle of F^T F, float64
+    S_blk = np.zeros((p, p), dtype=dt, order="F") if single else S
     C = np.zeros((d, p))
     zz = 0.0
     t_feat = t_gram = 0.0
@@ -76,25 +91,30 @@ def finite_m_moments(act, dr: Draw, m: int, a: float, h: float, block_bytes: int
         stop = min(start + chunk, n)
         t0 = time.perf_counter()
         E = rng.standard_normal(((stop - start) * m, d))
-        G = E @ Wt
-        G += np.repeat(Gx[start:stop], m, axis=0)
-        act.apply_(G)
-        t1 = time.perf_counter()
-        # S += G^T G on the upper triangle (BLAS syrk); G^T is Fortran-ordered p x (c m).
-        linalg.blas.dsyrk(1.0, G.T, beta=1.0, c=S, overwrite_c=True, lower=0)
-        C += E.T @ G
         zz += float(np.einsum("ij,ij->", E, E))
+        if single:
+            E = E.astype(dt)
+        G = E @ Wt
+        act.apply_shifted_(G, Gx[start:stop], m)
+        t1 = time.perf_counter()
+        # G^T is an F-ordered p x (c m) view, so syrk reads it in place (upper triangle only).
+        syrk(1.0, G.T, beta=0.0 if single else 1.0, c=S_blk, overwrite_c=True, lower=0)
+        if single:
+            S += S_blk
+        C += E.T @ G
         t_gram += time.perf_counter() - t1
         t_feat += t1 - t0
-    S = np.triu(S) + np.triu(S, 1).T
-    S /= N
+    full = np.zeros((p, p))
+    mehler.add_upper_symmetric(full, S)
+    del S, S_blk
+    full /= N
     C /= N
-    return Moments(S, C, zz / (N * d), {"chunk_size": chunk, "n_chunks": -(-n // chunk),
-                                       "time_features": t_feat, "time_gram": t_gram})
+    return Moments(full, C, zz / (N * d), {"chunk_size": chunk, "n_chunks": -(-n // chunk),
+                                          "time_features": t_feat, "time_gram": t_gram})
 
 
 def noise_averaged_moments(act, dr: Draw, a: float, h: float, block_bytes: int,
-                           corr=None) -> Moments:
+                           corr=None, dtype=np.float64) -> Moments:
     """Exact ``U = 1/n sum_nu E_eps phi phi^T`` and ``V = 1/n sum_nu E_eps eps phi^T`` (m = inf).
 
     Given ``x_nu``, the preactivation of feature i is Gaussian with mean
@@ -102,7 +122,13 @@ def noise_averaged_moments(act, dr: Draw, a: float, h: float, block_bytes: int,
     correlation ``rho_ij`` (the same as for ``y ~ N(0, I)``).  Off-diagonal entries of ``U``
     come from the Mehler series, the diagonal from the exact second moment, and ``V`` from
     Stein's lemma: ``E_eps[eps sigma(g_i)] = sqrt(h/d) w_i E sigma'(g_i)``.
+
+    The series order of each block of data points is the smallest whose Cauchy-Schwarz tail
+    bound is below ``SERIES_TOL * max E sigma^2`` (:func:`mehler.adaptive_order`); ``dtype``
+    is the precision of the series products (the Hermite moments and all sums over blocks
+    are float64).
     """
+    dt = _float_dtype(dtype)
     W, X = dr.W, dr.X
     p, d = W.shape
     n = X.shape[0]
@@ -111,26 +137,31 @@ def noise_averaged_moments(act, dr: Draw, a: float, h: float, block_bytes: int,
     s = np.sqrt(h * r)
     chunk = max(1, min(n, int(block_bytes // (8 * (K + 2) * p))))
     Gx = (a / math.sqrt(d)) * (W @ X.T)  # p x n
+    rho_s = rho.astype(dt) if dt != rho.dtype else rho
     U = np.zeros((p, p))
     diag = np.zeros(p)
     dbar = np.zeros(p)
-    resid = np.zeros(p)
+    orders, bounds = [], []
     t_quad = t_series = 0.0
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         t0 = time.perf_counter()
         beta, m2 = act.moments(np.ascontiguousarray(Gx[:, start:stop]), s[:, None], K)
+        R = mehler.residual_profile(beta, m2)
+        Kc = mehler.adaptive_order(rho_max, K, R, float(m2.max()))
         t1 = time.perf_counter()
-        mehler.accumulate(U, rho, beta, 1.0 / n)
+        b = beta[: Kc + 1] if dt == beta.dtype else beta[: Kc + 1].astype(dt)
+        mehler.accumulate(U, rho_s, b, 1.0 / n)
         t_series += time.perf_counter() - t1
         t_quad += t1 - t0
+        orders.append(Kc)
+        bounds.append(rho_max ** (Kc + 1) * max(float(R[Kc]), 0.0))
         diag += m2.sum(axis=1) / n
         dbar += beta[1].sum(axis=1) / n
-        resid += (m2 - np.einsum("kic,kic->ic", beta, beta)).sum(axis=1) / n
     U[np.diag_indices(p)] = diag
     D = dbar / s  # mean over nu of E sigma'(g_i), by Stein: beta_1 = s E sigma'
     C = math.sqrt(h / d) * (W.T * D[None, :])  # d x p
-    info = {"hermite_order": K, "series_bound": mehler.tail_bound(rho_max, K, resid),
+    info = {"hermite_order": max(orders), "hermite_order_cap": K, "series_bound": max(bounds),
             "rho_max": rho_max, "chunk_size": chunk, "n_chunks": -(-n // chunk),
             "time_quadrature": t_quad, "time_series": t_series}
     return Moments(U, C, 1.0, info)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
+from scipy import linalg
 
 #: Largest Hermite order used; at small d the correlations are large and the reported bound
 #: says how good the truncation is.
@@ -52,17 +54,88 @@ def accumulate(out: np.ndarray, rho: np.ndarray, beta: np.ndarray, weight: float
     """``out += weight * sum_k rho^{.k} * (beta_k beta_k^T)`` (off-diagonal use; ``.k``: entrywise power).
 
     ``beta`` has shape ``(K+1, p, c)``: ``c`` data points (or 1 for a population Gram).
+    Evaluated by Horner's rule, ``acc <- rho * acc + beta_k beta_k^T`` for ``k = K..0``, so that
+    no power of ``rho`` is stored; each step is one BLAS ``syrk`` on the upper triangle.
+    ``rho`` must be symmetric (it is a correlation matrix).
     """
-    power = np.ones_like(out)
-    tmp = np.empty_like(out)
-    for k in range(beta.shape[0]):
-        bk = np.ascontiguousarray(beta[k])
-        np.matmul(bk, bk.T, out=tmp)  # numpy dispatches A @ A.T to BLAS syrk
-        tmp *= power
-        tmp *= weight
-        out += tmp
-        if k + 1 < beta.shape[0]:
-            power *= rho
+    K1, p, c = beta.shape
+    if c == 1:
+        _horner_rank1(out, rho, np.ascontiguousarray(beta[:, :, 0]), float(weight))
+        return
+    dtype = np.result_type(beta.dtype, np.float32)
+    syrk = linalg.blas.get_blas_funcs("syrk", dtype=dtype)
+    acc = np.zeros((p, p), dtype=dtype, order="F")
+    rho_f = rho.T if rho.dtype == dtype else rho.T.astype(dtype)  # F-ordered view: rho is symmetric
+    for k in range(K1 - 1, -1, -1):
+        if k < K1 - 1:
+            acc *= rho_f
+        # beta[k].T is an F-ordered c x p view, so trans=1 gives beta_k beta_k^T with no copy
+        syrk(weight, beta[k].T, beta=1.0, c=acc, trans=1, lower=0, overwrite_c=True)
+    add_upper_symmetric(out, acc)
+
+
+@numba.njit(parallel=True, cache=True)
+def add_upper_symmetric(out, acc):
+    """``out += sym(acc)``, where only the upper triangle of ``acc`` (as BLAS syrk leaves it) is read."""
+    p = out.shape[0]
+    for i in numba.prange(p):
+        for j in range(p):
+            out[i, j] += acc[i, j] if i <= j else acc[j, i]
+
+
+@numba.njit(parallel=True, cache=True)
+def _horner_rank1(out, rho, b, weight):
+    # out[i, j] += weight * sum_k rho[i, j]^k b[k, i] b[k, j], by Horner's rule in k.
+    K1, p = b.shape
+    for i in numba.prange(p):
+        for j in range(p):
+            r = rho[i, j]
+            acc = b[K1 - 1, i] * b[K1 - 1, j]
+            for k in range(K1 - 2, -1, -1):
+                acc = acc * r + b[k, i] * b[k, j]
+            out[i, j] += weight * acc
+
+
+@numba.njit(parallel=True, cache=True)
+def _residual_rows(beta, m2, out):
+    # out[i, k] = max_c (m2[i, c] - sum_{l <= k} beta[l, i, c]^2)
+    K1, p, c = beta.shape
+    for i in numba.prange(p):
+        cum = np.zeros(c)
+        for k in range(K1):
+            best = -np.inf
+            for e in range(c):
+                b = beta[k, i, e]
+                cum[e] += b * b
+                r = m2[i, e] - cum[e]
+                if r > best:
+                    best = r
+            out[i, k] = best
+
+
+def residual_profile(beta: np.ndarray, m2: np.ndarray) -> np.ndarray:
+    """``R[k] = max_{i,c} (E sigma(g_ic)^2 - sum_{l<=k} beta_l(i,c)^2)``: the largest variance not
+    explained by the terms up to order ``k`` (``beta`` of shape ``(K+1, p, c)``)."""
+    beta = np.ascontiguousarray(beta, dtype=np.float64)
+    m2 = np.ascontiguousarray(m2, dtype=np.float64)
+    rows = np.empty((beta.shape[1], beta.shape[0]))
+    _residual_rows(beta, m2, rows)
+    return rows.max(axis=0)
+
+
+def adaptive_order(rho_max: float, K: int, residual: np.ndarray, scale: float) -> int:
+    """Smallest ``k <= K`` whose tail bound ``rho_max^{k+1} R[k]`` is at most ``SERIES_TOL * scale``.
+
+    ``K`` from :func:`series_order` guarantees ``rho_max^{K+1} R[K] <= SERIES_TOL * max R``
+    whatever the activation; when the Hermite moments decay (smooth ``sigma``, small spread)
+    the residual ``R[k]`` reaches that level at a much lower order.  With
+    ``scale = max E sigma^2 >= max R`` the guarantee is the same as for ``K``.
+    """
+    target = SERIES_TOL * scale
+    for k in range(K + 1):
+        if rho_max ** (k + 1) * max(float(residual[k]), 0.0) <= target:
+            return k
+    return K
 
 
 def tail_bound(rho_max: float, K: int, residual_variance: np.ndarray) -> float:
