@@ -1,0 +1,179 @@
+"""Grids of settings through the simulator and the asymptotic solver, kept as one tidy table.
+
+``rfdsm sweep CONFIG.toml --out DIR`` (or :func:`run_sweep`) expands the grid of a TOML
+configuration (format: :mod:`rfdsm.sweep.config`, examples in ``scripts/``), runs every task
+once, records each as it finishes, and writes ``DIR/results.parquet``: one row per setting x
+evaluator x d x seed, read back with :func:`load_results` (``rfdsm.load_results(DIR)``).
+
+Rerunning the same command resumes an interrupted sweep (Ctrl-C or ``kill -9``): finished
+tasks are skipped and no row is lost or written twice.  A directory that holds a different
+configuration is refused unless ``--force`` discards it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .config import ConfigError, SweepConfig, load_config
+from .store import COLUMNS, StoreError, SweepDir, load_results, to_frame
+
+__all__ = ["run_sweep", "load_results", "configure_parser", "run_cli", "SweepConfig",
+           "ConfigError", "SweepError", "COLUMNS"]
+
+
+class SweepError(RuntimeError):
+    """Some tasks failed; the finished ones are kept and a rerun retries the rest."""
+
+
+def _progress(total, initial, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="pt", desc="rfdsm sweep", file=sys.stderr,
+                dynamic_ncols=True, smoothing=0.1)
+
+
+def run_sweep(config, out, *, workers: int | None = None, scheduler: str | None = None,
+              csv: bool = False, force: bool = False, progress: bool = True,
+              log=None):
+    """Run (or resume) the sweep ``config`` into directory ``out``; return the tidy table.
+
+    Parameters
+    ----------
+    config : path of a TOML file, a dict with the same structure, or a :class:`SweepConfig`.
+    out : output directory (created if needed).
+    workers : local worker processes (default: the CPUs available; 1 runs in this process).
+    scheduler : address of a Dask distributed scheduler (``tcp://HOST:PORT``); overrides
+        ``workers``.
+    csv : also write ``results.csv``.
+    force : discard results in ``out`` that came from a different configuration.
+    progress : show a tqdm progress bar (points done, rate, ETA) on stderr.
+    log : callable taking one line of text (default: print to stderr).
+
+    Raises :class:`ConfigError` (a ``ValueError``) for a bad configuration, before any work;
+    :class:`SweepError` if some tasks failed (the others are recorded).
+    """
+    from .. import __version__
+    from . import runner
+
+    if log is None:
+        def log(msg):
+            print(msg, file=sys.stderr)
+    cfg = load_config(config)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    tasks = cfg.tasks()
+    n_rows = sum(t["rows"] for t in tasks)
+
+    store = SweepDir(out)
+    store.lock()
+    try:
+        store.start(cfg, len(tasks), n_rows, force, __version__)
+        store.clear_errors()  # errors.log describes the latest run only
+        done = store.journal.read(repair=True)
+        unknown = set(done) - {t["key"] for t in tasks}
+        if unknown:
+            raise StoreError(f"{store.path}/journal.jsonl holds {len(unknown)} task(s) this "
+                             "config does not define; use another --out directory or --force")
+        todo = [t for t in tasks if t["key"] not in done]
+        if done:
+            log(f"resuming: {len(done)} of {len(tasks)} tasks already done")
+            versions = {row.get("version") for rows in done.values() for row in rows}
+            if versions - {__version__}:
+                seen = ", ".join(sorted(map(str, versions)))
+                log(f"note: finished tasks were computed with rfdsm {seen}, this is "
+                    f"{__version__}; the version column tells the rows apart")
+        failures = []
+        size = {t["key"]: t["rows"] for t in todo}
+        t0 = time.perf_counter()
+        if todo:
+            if scheduler:
+                outcomes = runner.run_dask(todo, scheduler)
+            else:
+                n = min(workers or runner.available_cpus(), len(todo))
+                outcomes = runner.run_serial(todo) if n <= 1 else runner.run_processes(todo, n)
+            bar = _progress(n_rows, n_rows - sum(t["rows"] for t in todo), progress)
+            store.journal.open()
+            try:
+                for res in outcomes:
+                    key = res["key"]
+                    if "error" in res:
+                        failures.append(res)
+                        store.log_error(key, res["traceback"])
+                    elif key not in done:
+                        store.journal.append(key, res["rows"])
+                        done[key] = res["rows"]
+                    if bar is not None:
+                        bar.update(size[key])
+            finally:
+                store.journal.close()
+                if bar is not None:
+                    bar.close()
+        elapsed = time.perf_counter() - t0
+        if failures:
+            first = failures[0]["error"]
+            raise SweepError(f"{len(failures)} of {len(todo)} task(s) failed (first: {first}); "
+                             f"details in {store.path}/errors.log; rerun to retry them")
+        df = to_frame(row for t in tasks for row in done[t["key"]])
+        unconverged = int((~df["converged"]).sum())
+        if unconverged:
+            log(f"note: {unconverged} point(s) did not converge (converged = False, see the "
+                "residual column)")
+        written = store.write_results(df, csv)
+        if todo:
+            log(f"ran {len(todo)} task(s) in {elapsed:.3g} s")
+        log(f"wrote {len(df)} rows to {', '.join(str(p) for p in written)}")
+        return df
+    finally:
+        store.unlock()
+
+
+# command line -----------------------------------------------------------------------------
+def configure_parser(p) -> None:
+    from ..cli import positive_int
+
+    p.description = ("Run a grid of settings from a TOML config (see scripts/*.toml) through "
+                     "the simulator and/or the theory; rerun the same command to resume.")
+    p.add_argument("config", help="sweep configuration (TOML)")
+    p.add_argument("--out", required=True, help="output directory (results.parquet, journal)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="local worker processes (default: CPUs available; 1 = in this process)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run on an existing Dask distributed cluster (pip install 'rfdsm[dask]')")
+    p.add_argument("--csv", action="store_true", help="also write results.csv")
+    p.add_argument("--force", action="store_true",
+                   help="discard results in --out that came from a different config")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate the config and print the amount of work, run nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_cli(args) -> int:
+    from ..cli import UsageError
+    from .runner import BackendError
+
+    if args.workers is not None and args.scheduler:
+        raise UsageError("give either --workers or --scheduler, not both")
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        raise UsageError(f"{args.config}: {exc}") from None
+    if args.dry_run:
+        tasks = cfg.tasks()
+        kinds = {k: sum(1 for t in tasks if t["kind"] == k) for k in cfg.evaluators}
+        print(f"{args.config}: config ok (hash {cfg.hash[:12]}); "
+              + ", ".join(f"{k}: {v} task(s)" for k, v in kinds.items())
+              + f"; {sum(t['rows'] for t in tasks)} rows")
+        return 0
+    try:
+        run_sweep(cfg, args.out, workers=args.workers, scheduler=args.scheduler, csv=args.csv,
+                  force=args.force, progress=not args.quiet)
+    except (StoreError, BackendError) as exc:
+        raise UsageError(str(exc)) from None
+    except SweepError as exc:
+        print(f"rfdsm: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

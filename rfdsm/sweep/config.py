@@ -1,0 +1,337 @@
+"""Sweep configurations: parse and validate a TOML grid, expand it into tasks.
+
+A configuration (see ``scripts/*.toml``) has up to four tables::
+
+    [sweep]                       # evaluators = ["theory", "simulate"], curve = "psi_p"
+    [grid]                        # psi_n, psi_p, m, t, lam, activation (psi_n, psi_p required)
+    [theory]    grid = {...}      # optional: grid entries that replace [grid] for the theory
+    [simulate]  d = [...]         # dimensions; seeds = count, seed = first seed; grid = {...}
+
+A grid entry is a scalar, a non-empty list, or (for ``psi_n, psi_p, t, lam``) a range table
+``{start, stop, num, spacing = "linear" | "log"}``.  Every value and every grid point is checked
+with :class:`rfdsm.Setting` (and ``Setting.sizes(d)`` for simulations) before any work starts;
+a problem raises :class:`ConfigError` naming the key and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from ..setting import Setting, parse_m
+
+__all__ = ["ConfigError", "SweepConfig", "load_config", "PARAMS", "CURVE_AXES"]
+
+#: Setting parameters a grid may vary, in the order used for keys and sorting.
+PARAMS = ("psi_n", "psi_p", "m", "t", "lam", "activation")
+#: Axes along which the asymptotic solver can continue from one point to the next.
+CURVE_AXES = ("psi_p", "psi_n", "lam", "t")
+EVALUATORS = ("theory", "simulate")
+_RANGE_PARAMS = ("psi_n", "psi_p", "t", "lam")
+_RANGE_KEYS = ("start", "stop", "num", "spacing")
+
+_TOP_KEYS = ("sweep", "grid", "theory", "simulate")
+_SWEEP_KEYS = ("name", "description", "evaluators", "curve")
+_THEORY_KEYS = ("grid",)
+_SIMULATE_KEYS = ("d", "seeds", "seed", "grid")
+
+
+class ConfigError(ValueError):
+    """A sweep configuration that cannot be run; the message names the key and the reason."""
+
+
+def _type_name(v) -> str:
+    return type(v).__name__
+
+
+def _check_keys(table: dict, allowed, where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"unknown key '{where}{key}' (allowed: {', '.join(allowed)})")
+
+
+def _table(cfg: dict, key: str, where: str = "") -> dict | None:
+    value = cfg.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise ConfigError(f"{where}{key} must be a table, got {_type_name(value)}")
+    return value
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _int(value, where: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where} must be an integer >= {low}, got {_type_name(value)} {value!r}")
+    if value < low:
+        raise ConfigError(f"{where} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def _clean(x: float) -> float:
+    # 12 significant digits: range points print cleanly and meet hand-written values
+    # (e.g. psi_p = 1 on a log range) exactly.
+    return float(f"{x:.12g}")
+
+
+def _expand_range(spec: dict, where: str) -> list[float]:
+    _check_keys(spec, _RANGE_KEYS, f"{where}.")
+    for key in ("start", "stop", "num"):
+        if key not in spec:
+            raise ConfigError(f"{where}: a range table needs start, stop and num (missing {key!r})")
+    start, stop = spec["start"], spec["stop"]
+    for key, v in (("start", start), ("stop", stop)):
+        if not _is_number(v) or not math.isfinite(v):
+            raise ConfigError(f"{where}.{key} must be a finite number, got {v!r}")
+    num = _int(spec["num"], f"{where}.num", 1)
+    spacing = spec.get("spacing", "linear")
+    if spacing not in ("linear", "log"):
+        raise ConfigError(f"{where}.spacing must be 'linear' or 'log', got {spacing!r}")
+    if spacing == "log":
+        if start <= 0 or stop <= 0:
+            raise ConfigError(f"{where}: log spacing needs start > 0 and stop > 0")
+        values = np.geomspace(start, stop, num)
+    else:
+        values = np.linspace(start, stop, num)
+    return [_clean(v) for v in values]
+
+
+def _normalise_value(param: str, value, where: str):
+    """One grid value, checked on its own with :class:`Setting`; returns the canonical value."""
+    if param == "activation":
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {_type_name(value)} {value!r}")
+        probe = {"activation": value}
+    elif param == "m":
+        if isinstance(value, str):
+            if value.strip().lower() not in ("inf", "infinity", "+inf"):
+                raise ConfigError(f"{where} must be an integer >= 1 or inf, got string {value!r}")
+        elif not _is_number(value):
+            raise ConfigError(f"{where} must be an integer >= 1 or inf, got "
+                              f"{_type_name(value)} {value!r}")
+        try:
+            probe = {"m": parse_m(value)}
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    else:
+        if not _is_number(value):
+            raise ConfigError(f"{where} must be a number, got {_type_name(value)} {value!r}")
+        probe = {param: float(value)}
+    try:
+        s = Setting(**{"psi_n": 1.0, "psi_p": 1.0, **probe})
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return getattr(s, param)
+
+
+def _parse_grid(table: dict, where: str) -> dict[str, list]:
+    _check_keys(table, PARAMS, f"{where}.")
+    out = {}
+    for param, spec in table.items():
+        key = f"{where}.{param}"
+        if isinstance(spec, dict):
+            if param not in _RANGE_PARAMS:
+                raise ConfigError(f"{key}: range tables are allowed only for "
+                                  f"{', '.join(_RANGE_PARAMS)}; give a list")
+            raw = _expand_range(spec, key)
+        elif isinstance(spec, list):
+            if not spec:
+                raise ConfigError(f"{key} is an empty list; give at least one value")
+            raw = spec
+        else:
+            raw = [spec]
+        values = [_normalise_value(param, v, f"{key}[{i}]" if len(raw) > 1 else key)
+                  for i, v in enumerate(raw)]
+        if len(set(values)) != len(values):
+            dup = next(v for v in values if values.count(v) > 1)
+            raise ConfigError(f"{key} lists the value {dup!r} more than once")
+        out[param] = values
+    return out
+
+
+def _settings(grid: dict[str, list], where: str) -> list[Setting]:
+    for param in ("psi_n", "psi_p"):
+        if param not in grid:
+            raise ConfigError(f"{where}: grid.{param} is required")
+    names = [p for p in PARAMS if p in grid]
+    out = []
+    for combo in itertools.product(*(grid[p] for p in names)):
+        point = dict(zip(names, combo))
+        try:
+            out.append(Setting(**point))
+        except ValueError as exc:  # pragma: no cover - values were checked one by one
+            raise ConfigError(f"{where}: grid point {point}: {exc}") from None
+    return out
+
+
+def _canonical(v):
+    if isinstance(v, float):
+        return "inf" if v == math.inf else repr(v)
+    return v
+
+
+def setting_key(s: Setting) -> str:
+    """A canonical text for a setting (exact float repr; ``m = inf`` spelled ``inf``)."""
+    return json.dumps({k: _canonical(v) for k, v in s.to_dict().items()}, sort_keys=True)
+
+
+def _digest(text: str, size: int = 16) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:size]
+
+
+class SweepConfig:
+    """A validated sweep: evaluators, grids, simulation sizes; expands into tasks.
+
+    ``tasks()`` lists one task per (setting, d, seed) for the simulator and one per curve for
+    the theory (settings that differ only along ``curve``, in increasing order, so that the
+    solver can continue from one point to the next).  ``hash`` identifies the work to do:
+    cosmetic keys (``name``, ``description``) and the spelling of values do not enter it.
+    """
+
+    def __init__(self, raw: dict, source_text: str | None = None):
+        if not isinstance(raw, dict):
+            raise ConfigError(f"a sweep configuration is a table, got {_type_name(raw)}")
+        self.source_text = source_text
+        _check_keys(raw, _TOP_KEYS, "")
+        sweep = _table(raw, "sweep") or {}
+        _check_keys(sweep, _SWEEP_KEYS, "sweep.")
+        for key in ("name", "description"):
+            if key in sweep and not isinstance(sweep[key], str):
+                raise ConfigError(f"sweep.{key} must be a string, got {_type_name(sweep[key])}")
+        self.name = sweep.get("name", "")
+        self.description = sweep.get("description", "")
+
+        if "evaluators" not in sweep:
+            raise ConfigError("sweep.evaluators is required: a list with 'theory' and/or "
+                              "'simulate'")
+        ev = sweep["evaluators"]
+        if isinstance(ev, str):
+            ev = [ev]
+        if not isinstance(ev, list) or not ev:
+            raise ConfigError("sweep.evaluators must be a non-empty list of 'theory' and/or "
+                              f"'simulate', got {ev!r}")
+        for e in ev:
+            if e not in EVALUATORS:
+                raise ConfigError(f"sweep.evaluators: unknown evaluator {e!r} "
+                                  f"(allowed: {', '.join(EVALUATORS)})")
+        self.evaluators = tuple(e for e in EVALUATORS if e in ev)
+
+        self.curve = sweep.get("curve", "psi_p")
+        if self.curve not in CURVE_AXES:
+            raise ConfigError(f"sweep.curve must be one of {', '.join(CURVE_AXES)}, "
+                              f"got {self.curve!r}")
+
+        grid_table = _table(raw, "grid")
+        if grid_table is None:
+            raise ConfigError("the [grid] table is required (at least psi_n and psi_p)")
+        base = _parse_grid(grid_table, "grid")
+
+        for ev_name, allowed in (("theory", _THEORY_KEYS), ("simulate", _SIMULATE_KEYS)):
+            section = _table(raw, ev_name)
+            if section is not None and ev_name not in self.evaluators:
+                raise ConfigError(f"[{ev_name}] is given but {ev_name!r} is not in "
+                                  "sweep.evaluators")
+            if section is not None:
+                _check_keys(section, allowed, f"{ev_name}.")
+
+        self.grids: dict[str, dict[str, list]] = {}
+        self.settings: dict[str, list[Setting]] = {}
+        for ev_name in self.evaluators:
+            section = _table(raw, ev_name) or {}
+            override = _table(section, "grid", f"{ev_name}.") or {}
+            grid = {**base, **_parse_grid(override, f"{ev_name}.grid")}
+            self.grids[ev_name] = grid
+            self.settings[ev_name] = _settings(grid, f"[{ev_name}]")
+
+        self.d: list[int] = []
+        self.seeds = 0
+        self.seed = 0
+        if "simulate" in self.evaluators:
+            section = _table(raw, "simulate") or {}
+            if "d" not in section:
+                raise ConfigError("simulate.d is required: the dimension(s) to simulate")
+            ds = section["d"] if isinstance(section["d"], list) else [section["d"]]
+            if not ds:
+                raise ConfigError("simulate.d is an empty list; give at least one dimension")
+            self.d = [_int(v, "simulate.d", 1) for v in ds]
+            if len(set(self.d)) != len(self.d):
+                raise ConfigError("simulate.d lists a dimension more than once")
+            self.seeds = _int(section.get("seeds", 1), "simulate.seeds", 1)
+            self.seed = _int(section.get("seed", 0), "simulate.seed", 0)
+            for s in self.settings["simulate"]:
+                for d in self.d:
+                    try:
+                        s.sizes(d)
+                    except ValueError as exc:
+                        raise ConfigError(f"simulate.d = {d} with psi_n = {s.psi_n:g}, "
+                                          f"psi_p = {s.psi_p:g}: {exc}") from None
+
+    # ------------------------------------------------------------------------------------
+    def normalised(self) -> dict:
+        """The configuration as canonical JSON-ready data (what the hash is taken of)."""
+        out = {"evaluators": list(self.evaluators), "curve": self.curve}
+        for ev_name in self.evaluators:
+            out[ev_name] = {"grid": {p: [_canonical(v) for v in vals]
+                                     for p, vals in sorted(self.grids[ev_name].items())}}
+        if "simulate" in self.evaluators:
+            out["simulate"].update(d=self.d, seeds=self.seeds, seed=self.seed)
+        return out
+
+    @property
+    def hash(self) -> str:
+        return _digest(json.dumps(self.normalised(), sort_keys=True), 64)
+
+    def curves(self) -> list[list[Setting]]:
+        """Theory settings grouped by all parameters except ``curve``, sorted along it."""
+        groups: dict[tuple, list[Setting]] = {}
+        for s in self.settings.get("theory", []):
+            rest = tuple(_canonical(getattr(s, p)) for p in PARAMS if p != self.curve)
+            groups.setdefault(rest, []).append(s)
+        return [sorted(g, key=lambda s: getattr(s, self.curve)) for g in groups.values()]
+
+    def tasks(self) -> list[dict]:
+        """Picklable task descriptions, each with a unique ``key`` and its row count."""
+        tasks = []
+        for curve in self.curves():
+            keys = [setting_key(s) for s in curve]
+            tasks.append({"key": "theory:" + _digest("\n".join(keys)), "kind": "theory",
+                          "settings": [s.to_dict() for s in curve], "rows": len(curve)})
+        sim = []
+        for s in self.settings.get("simulate", []):
+            sk = setting_key(s)
+            for d in self.d:
+                for seed in range(self.seed, self.seed + self.seeds):
+                    sim.append({"key": f"simulate:{_digest(f'{sk}|{d}|{seed}')}",
+                                "kind": "simulate", "setting": s.to_dict(), "d": d,
+                                "seed": seed, "rows": 1})
+        # Largest dimensions first: the long tasks start early and the pool drains evenly.
+        sim.sort(key=lambda t: -t["d"])
+        tasks.extend(sim)
+        if len({t["key"] for t in tasks}) != len(tasks):  # pragma: no cover - digest clash
+            raise ConfigError("internal error: two tasks share a key")
+        return tasks
+
+
+def load_config(source) -> SweepConfig:
+    """A :class:`SweepConfig` from a TOML file path, TOML text wrapped in a dict, or a dict."""
+    if isinstance(source, SweepConfig):
+        return source
+    if isinstance(source, dict):
+        return SweepConfig(source)
+    path = Path(source)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the sweep config {str(path)!r}: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return SweepConfig(raw, source_text=text)
