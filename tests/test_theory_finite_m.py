@@ -138,6 +138,7 @@ def test_non_convergence_is_reported():
     r = theory(Setting(1, 3 - 1e-7, m=3, lam=0.0))
     assert not r.converged and "warning" in r.diagnostics
     assert r.diagnostics["quadrature_error"] > 1e-9
+    assert r.residual >= r.diagnostics["quadrature_error"]  # both ways of being off, as m = 1, inf
 
 
 def test_rejects_infinite_m():

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import time
+import sys
+import types
 
 import numpy as np
 
@@ -125,3 +127,14 @@ def theory_curve(settings, **solver_options) -> list[Result]:
             last[s.m] = res
         out.append(res)
     return out
+
+
+class _CallableModule(types.ModuleType):
+    """``rfdsm.theory`` is both this subpackage and the evaluator: importing the subpackage
+    rebinds the attribute ``rfdsm.theory`` to the module, so the module itself forwards calls."""
+
+    def __call__(self, *args, **kwargs):
+        return theory(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

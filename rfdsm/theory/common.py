@@ -75,12 +75,23 @@ def ge_constants(setting) -> GEConstants:
     return _ge_constants(setting.activation, float(setting.t))
 
 
+#: Where the edge-correction node of the Marchenko-Pastur rule is evaluated: ``s = 0+``.  The node
+#: stands for the right limit ``f(0+)`` of the continuous part (rfdsm/theory/spectral.py); a
+#: positive ``s`` makes every ratio of GE covariances take that limit even where they all vanish
+#: at ``s = 0`` (``mu_star = 0``), instead of the ``0/0 := 0`` of the atom.  The integrands are
+#: ratios of products of at most three covariances, so ``S_EDGE^3`` must not underflow, and
+#: the shift changes ``<f>`` by ``|edge weight| S_EDGE |f'(0)| <~ 1e-33 |f'(0)|``.
+S_EDGE = 1e-30
+
+
 @dataclass(frozen=True)
 class GESpectrum:
     """The GE covariances of docs/theory.md, eq. (T4), as functions of the eigenvalue ``s`` of
     ``S = W W^T/d``, on the nodes of the Marchenko-Pastur rule of ratio ``psi_p``.
 
-    ``<f> = sum(w * f)`` approximates ``int f dMP_{psi_p}``.  Arrays: ``Sigma = mu1^2 s +
+    ``<f> = sum(w * f)`` approximates ``int f dMP_{psi_p}``.  Nodes: the atom ``s = 0`` (when
+    ``psi_p > 1``, first), the edge-correction node (at ``s = S_EDGE``, i.e. ``0+``), then the
+    midpoint nodes of :func:`rfdsm.theory.spectral.mp_parts`.  Arrays: ``Sigma = mu1^2 s +
     mu_star^2`` (population feature covariance), ``C = mu1^2 a^2 s + kappa_s^2`` (noise-averaged
     feature), ``Sc = mu1^2 h s + kappa_i^2`` (conditional, ``C + Sc = Sigma``), ``T = mu1^2 h s``
     (``V^T V``).
@@ -94,11 +105,23 @@ class GESpectrum:
     T: np.ndarray
 
 
-def ge_spectrum(setting, nodes: int) -> GESpectrum:
-    from .spectral import mp_rule
+@lru_cache(maxsize=1024)
+def _nodes(psi_p: float, nodes: int):
+    from .spectral import mp_parts
 
+    p = mp_parts(psi_p, nodes)
+    head_s, head_w = [S_EDGE], [p.edge]
+    if p.atom > 0.0:
+        head_s, head_w = [0.0, S_EDGE], [p.atom, p.edge]
+    s, w = np.concatenate((head_s, p.s)), np.concatenate((head_w, p.w))
+    s.setflags(write=False)
+    w.setflags(write=False)
+    return s, w
+
+
+def ge_spectrum(setting, nodes: int) -> GESpectrum:
     k = ge_constants(setting)
-    s, w = mp_rule(setting.psi_p, nodes)
+    s, w = _nodes(float(setting.psi_p), int(nodes))
     m1 = k.mu1 * k.mu1
     a2, h = setting.a ** 2, setting.h
     return GESpectrum(s, w, m1 * s + k.mu_star2, m1 * a2 * s + k.kappa_s2, m1 * h * s + k.kappa_i2,

@@ -1,4 +1,4 @@
-"""Finite ``m``: ``m`` noise samples per data point (docs/theory.md, section "Any finite m").
+"""Finite ``m``: ``m`` noise samples per data point (docs/theory.md, Sec. 8, eqs. (F1)-(F12)).
 
 The ``m`` Gaussian-equivalent features of one data point share the noise-averaged part
 ``phibar_nu`` (covariance ``C``) and differ by independent parts ``delta_{nu j}`` (covariance
@@ -316,5 +316,6 @@ def solve_finite_m(setting, warm=None, *, tol=1e-13, max_iter=200, nodes=400, qu
             "method": "newton" if fallback == 0 else "newton with fixed-point fallback",
             "branch": branch, "p_eff_over_N": ratio_pn, "newton_steps": newton,
             "fallback_steps": fallback, "nodes": nodes, "quadrature_error": qerr, **info}
-    return Solution(float(train), float(test), float(score), converged, res, total_it,
+    # one number for both ways a solve can be off, as in the m = 1 and m = inf solvers
+    return Solution(float(train), float(test), float(score), converged, max(res, qerr), total_it,
                     (branch, float(x[0]), float(x[1])), diag)

@@ -24,6 +24,9 @@ __all__ = ["solve_m1"]
 #: Errors below this are compared absolutely when refining the quadrature.
 QUAD_FLOOR = 1e-6
 
+#: ``|g(kappa)| <= _ROUNDING max(kappa, lam)`` is a root to working precision.
+_ROUNDING = 8.0 * np.finfo(float).eps
+
 
 def _g(sp, r, lam, kappa):
     """``g(kappa)`` and ``g'(kappa) = 1 - df2/n``."""
@@ -42,6 +45,12 @@ def _solve_kappa(sp, r, lam, warm, tol, max_iter):
     it, done = 0, False
     for it in range(1, max_iter + 1):
         g, dg = _g(sp, r, lam, kappa)
+        if abs(g) <= _ROUNDING * max(kappa, lam):
+            # g is at its rounding floor (its terms are O(kappa + lam)); near the interpolation
+            # threshold dg ~ 1 - df2/n is small and further steps only hop between neighbouring
+            # floating-point numbers, by more than tol
+            done = True
+            break
         step = g / dg if dg > 0 else kappa  # dg > 0 on the right of the root
         new = kappa - step
         if not new > 0:  # only through rounding at a tiny root; bisect towards 0 instead

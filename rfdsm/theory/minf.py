@@ -60,7 +60,8 @@ def _errors(sp, setting, x):
 
     test = 1.0 + second(sp.Sigma) - 2.0 * F  # (T17)
     train = 1.0 - F - (lam * second(np.ones_like(D)) if lam > 0 else 0.0)  # (T17)
-    return train, test, {"delta": 1.0 / x - 1.0, "trQT_over_d": F, "stability": den}
+    delta = 1.0 / x - 1.0 if x > 0 else math.inf  # x = 0 only if no Newton step was taken
+    return train, test, {"delta": delta, "trQT_over_d": F, "stability": den}
 
 
 def solve_minf(setting, warm=None, *, tol=1e-13, max_iter=100, nodes=400, quad_tol=1e-9,
