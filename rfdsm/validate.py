@@ -29,13 +29,13 @@ __all__ = ["default_settings", "validation_table", "summarize", "configure_parse
 
 RTOL, ATOL, Z = 0.03, 0.003, 3.0
 QUANTITIES = ("train", "test")
-DEFAULT_DS = (100, 200)
+DEFAULT_DS = (100, 200, 400)
 QUICK_DS = (50, 100)
 
 
 def default_settings(finite_m: bool | None = None) -> list[Setting]:
-    """The built-in validation set: 16 settings for ``m in {1, inf}``, plus 4 with ``m = 4`` when
-    finite ``m`` is supported (``finite_m=None``: whenever available)."""
+    """The built-in validation set: 16 settings for ``m in {1, inf}``, plus 6 with ``m in {4, 16}``
+    when finite ``m`` is supported (``finite_m=None``: whenever available)."""
     from .theory import supports
 
     out = []
@@ -47,9 +47,9 @@ def default_settings(finite_m: bool | None = None) -> list[Setting]:
     if finite_m is None:
         finite_m = supports(4)
     if finite_m:
-        for act, t in (("tanh", 0.1), ("relu", 1.0)):
+        for m, act, t in ((4, "tanh", 0.1), (4, "relu", 1.0), (16, "tanh", 0.1)):
             for psi_n, psi_p in ((2.0, 0.5), (2.0, 4.0)):
-                out.append(Setting(psi_n, psi_p, m=4, t=t, lam=0.01, activation=act))
+                out.append(Setting(psi_n, psi_p, m=m, t=t, lam=0.01, activation=act))
     return out
 
 

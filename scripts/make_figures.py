@@ -4,7 +4,8 @@
 
 Each figure reads one or more sweeps by name: ``data/<name>/`` (a sweep directory), or
 ``data/<name>.parquet`` / ``data/<name>.csv``.  The sweeps are those of ``scripts/*.toml``
-(``learning_curves``, ``learning_curves_finite_m``, ``m_dependence``, ``phase_diagram``).  A
+(``learning_curves``, ``learning_curves_finite_m``, ``m_dependence``, ``phase_diagram``), and
+``data/validation.csv`` written by ``rfdsm validate --csv`` for the validation scatter.  A
 figure whose data is missing is skipped with a note; the exit status is 1 if any was skipped.
 """
 
@@ -32,8 +33,9 @@ def split_by(df: pd.DataFrame, col: str):
         yield f"{col}{value:g}", sub
 
 
-def figures(tables):
-    """(file stem, figure) pairs for every gallery figure whose tables are all present."""
+def figures(tables, val=None):
+    """(file stem, figure) pairs for every gallery figure whose tables are all present;
+    ``val`` is the table written by ``rfdsm validate --csv`` (preferred for the validation plot)."""
     lc = tables.get("learning_curves")
     fm = tables.get("learning_curves_finite_m")
     md = tables.get("m_dependence")
@@ -47,9 +49,13 @@ def figures(tables):
     if ph is not None:
         for suffix, sub in split_by(ph, "t"):
             yield f"phase_diagram_{suffix}", plots.phase_diagram(sub)
-    sims = [t for t in (lc, md) if t is not None]
-    if sims:
-        yield "validation", plots.validation_scatter(plots.validation_table(pd.concat(sims)))
+    if val is not None:
+        # the table of `rfdsm validate --csv data/validation.csv`: several d, coloured by d
+        yield "validation", plots.validation_scatter(val)
+    else:
+        sims = [t for t in (lc, md) if t is not None]
+        if sims:
+            yield "validation", plots.validation_scatter(plots.validation_table(pd.concat(sims)))
 
 
 NEEDS = {"learning_curves": ["learning_curves"],
@@ -74,7 +80,9 @@ def main(argv=None) -> int:
               file=sys.stderr)
     with warnings.catch_warnings():
         warnings.simplefilter("default")
-        for stem, fig in figures(tables):
+        val_path = data / "validation.csv"
+        val = pd.read_csv(val_path) if val_path.exists() else None
+        for stem, fig in figures(tables, val):
             for path in plots.save_figure(fig, out / stem, args.format.split(","), dpi=args.dpi):
                 print(path)
     return 1 if missing else 0
