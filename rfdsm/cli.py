@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import sys
 
 from ._version import __version__
@@ -145,14 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_theory)
 
     for name, module, help_ in EXTERNAL:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        if not hasattr(mod, "run_cli"):
-            continue
+        mod = importlib.import_module(module)
         p = sub.add_parser(name, help=help_)
         mod.configure_parser(p)
         p.set_defaults(func=mod.run_cli)
@@ -170,6 +164,15 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("rfdsm: interrupted", file=sys.stderr)
         return 130
+    except ValueError as exc:  # a value rejected below the argument parser (e.g. a size)
+        print(f"rfdsm: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 -- a command line reports, it does not crash
+        if os.environ.get("RFDSM_DEBUG"):
+            raise
+        print(f"rfdsm: error: {type(exc).__name__}: {exc} (set RFDSM_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ activation name.  Everything is validated once, here, at construction.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, fields
 
 from .activations import get_activation, registered_activations
@@ -123,11 +124,12 @@ class Setting:
 
     def sizes(self, d: int) -> tuple[int, int]:
         """``(n, p) = (round(psi_n d), round(psi_p d))`` at dimension ``d``; both must be >= 1."""
-        if isinstance(d, bool) or not isinstance(d, (int,)) and not (
-            isinstance(d, float) and d == int(d)
-        ):
-            raise ValueError(f"d must be an integer >= 1, got {d!r}")
-        d = int(d)
+        try:
+            if isinstance(d, bool):
+                raise TypeError
+            d = operator.index(d)  # Python or NumPy integers; floats (also 10.0) are refused
+        except TypeError:
+            raise ValueError(f"d must be an integer >= 1, got {d!r}") from None
         if d < 1:
             raise ValueError(f"d must be an integer >= 1, got {d!r}")
         n, p = round(self.psi_n * d), round(self.psi_p * d)

@@ -53,6 +53,9 @@ def test_simulate_text(capsys):
     (["--psi-n", "1", "--psi-p", "2", "--d", "10", "--seeds", "0"], "--seeds"),
     (["--psi-n", "0.01", "--psi-p", "2", "--d", "10"], "round"),
     (["--psi-p", "2", "--d", "10"], "--psi-n"),
+    (["--psi-n", "1e12", "--psi-p", "2", "--d", "10"], "GiB"),
+    (["--psi-n", "2", "--psi-p", "4", "--m", "1e30", "--d", "10"], "GiB"),
+    (["--psi-n", "2", "--psi-p", "50", "--m", "inf", "--d", "3"], "larger d"),
 ])
 def test_bad_arguments_one_line_exit_2(args, word, capsys):
     code, out, err = run(["simulate", *args], capsys)

@@ -18,7 +18,7 @@ ERR = ("train", "test", "score")
 @pytest.mark.parametrize("d", [60, 150])
 def test_gpu_matches_cpu_float64(activation, m, d):
     # Same random draws on both backends; only summation order differs, so 1e-8 relative
-    # (the requirement) is far above the expected ~1e-12.
+    # (the required CPU/GPU agreement) is far above the expected ~1e-12.
     s = rfdsm.Setting(2, 3, m=m, t=0.2, lam=0.01, activation=activation)
     cpu = rfdsm.simulate(s, d, seed=3)
     dev = rfdsm.simulate(s, d, seed=3, backend="gpu")

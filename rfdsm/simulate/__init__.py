@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 
 import numpy as np
@@ -16,6 +17,15 @@ import numpy as np
 from ..result import ERRORS, Result
 from ..setting import Setting
 from . import fit, mehler
+
+__all__ = ["simulate", "simulate_seed"]
+
+BACKENDS = ("cpu", "gpu")
+
+#: A Mehler truncation bound (an absolute bound on entries of Grams of O(1) size) above this
+#: marks the result as not converged: only reachable at very small d, where correlations
+#: between features are large and the series order hits its cap.
+SERIES_BOUND_OK = 1e-8
 
 #: Below this many features the BLAS products of one fit are too small for a second BLAS
 #: thread to pay for its synchronisation (measured: at d = 100, p = 400 one thread is 1.5-3x
@@ -34,16 +44,10 @@ def _blas_threads_for(p: int):
         _controller = ThreadpoolController()
     return _controller.limit(limits=1, user_api="blas")
 
-__all__ = ["simulate", "simulate_seed"]
-
-
 def _check_int(name, value, low):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
-
-
-BACKENDS = ("cpu", "gpu")
 
 
 def _check_backend(backend):
@@ -150,10 +154,17 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
     dtype = _check_dtype(dtype)
     if chunk is not None:
         chunk = _check_int("chunk", chunk, 1)
+    _check_memory(setting, d, n, p, block_bytes)
     t0 = time.perf_counter()
-    rows = [simulate_seed(setting, d, seed + k, block_bytes=block_bytes, chunk=chunk, mc_test=mc_test,
-                          backend=backend, dtype=dtype)
-            for k in range(n_seeds)]
+    try:
+        rows = [simulate_seed(setting, d, seed + k, block_bytes=block_bytes, chunk=chunk,
+                              mc_test=mc_test, backend=backend, dtype=dtype)
+                for k in range(n_seeds)]
+    except RuntimeError as exc:
+        # the only such failure is the Gauss-Hermite quadrature of features whose norm
+        # |w_i|^2/d is far from 1, which happens at very small d
+        raise ValueError(f"{exc}; at d = {d} the feature norms |w_i|^2/d vary too much: "
+                         "use a larger d") from None
     stats = {}
     for key in ERRORS:
         v = np.array([r[key] for r in rows])
@@ -165,6 +176,26 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
     if n_seeds > 1:
         diagnostics["per_seed_diagnostics"] = [r["diagnostics"] for r in rows]
     per_seed = tuple({k: r[k] for k in ("seed", "train", "test", "score", "wall_time")} for r in rows)
+    bound = max(max(r["diagnostics"].get("series_bound", 0.0),
+                    r["diagnostics"].get("population_series_bound", 0.0)) for r in rows)
     return Result(setting=setting, evaluator="simulate", d=d, n=n, p=p, per_seed=per_seed,
-                  converged=True, wall_time=time.perf_counter() - t0, diagnostics=diagnostics,
-                  **stats)
+                  converged=bound <= SERIES_BOUND_OK, residual=bound,
+                  wall_time=time.perf_counter() - t0, diagnostics=diagnostics, **stats)
+
+
+def _check_memory(setting, d, n, p, block_bytes):
+    """Refuse, before any allocation, a size this machine cannot hold (a clear error instead
+    of an allocation failure deep inside NumPy)."""
+    m = setting.m
+    per_point = 8.0 * (2 * p + d) * (1.0 if m == math.inf else float(m))  # one data point's block
+    fixed = 8.0 * (float(n) * d + 2.0 * p * d + float(n) * p + 5.0 * float(p) * p)
+    need = fixed + max(per_point, float(block_bytes or fit.DEFAULT_BLOCK_BYTES))
+    try:
+        have = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > 0.9 * have:
+        raise ValueError(
+            f"d = {d}, psi_n = {setting.psi_n:g}, psi_p = {setting.psi_p:g}, m = {m} need about "
+            f"{need / 2**30:.3g} GiB (n = {n}, p = {p}), more than this machine's "
+            f"{have / 2**30:.3g} GiB: choose a smaller d or ratios")
