@@ -33,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"rfdsm: error: {message}\n")
 
 
-def _int_at_least(low):
+def int_at_least(low):
     def parse(text):
         try:
             v = int(text)
@@ -45,8 +45,8 @@ def _int_at_least(low):
     return parse
 
 
-positive_int = _int_at_least(1)
-nonneg_int = _int_at_least(0)
+positive_int = int_at_least(1)
+nonneg_int = int_at_least(0)
 
 
 def add_setting_arguments(p: argparse.ArgumentParser) -> None:

@@ -157,6 +157,14 @@ def _drop_unconverged(agg: pd.DataFrame, what: str) -> pd.DataFrame:
     return agg[~bad]
 
 
+def _require_finite(agg: pd.DataFrame, errors, what: str) -> None:
+    """Refuse to draw a figure (or a row of panels) that would hold no point at all."""
+    empty = [e for e in errors if not np.isfinite(agg[e].to_numpy(dtype=float)).any()]
+    if empty:
+        raise ValueError(f"{what}: no finite value of {', '.join(empty)} left after dropping "
+                         "unconverged theory points; nothing to draw")
+
+
 def _pick_d(sim: pd.DataFrame, d) -> pd.DataFrame:
     """Simulation rows at dimension ``d`` (default: the largest d present)."""
     if len(sim) == 0:
@@ -336,6 +344,7 @@ def learning_curves(df: pd.DataFrame, x: str = "psi_p", errors=("test", "train")
         raise ValueError(f"x must be 'psi_p' or 'psi_n', got {x!r}")
     errors = _check_errors(errors, df)
     agg = _drop_unconverged(aggregate(df), "learning_curves")
+    _require_finite(agg, errors, "learning_curves")
     other = "psi_n" if x == "psi_p" else "psi_p"
     facet_cols = [c for c in SETTING_COLUMNS if c not in (x, "m")]
     panels = _panels(agg, facet_cols, "learning_curves")
@@ -567,6 +576,7 @@ def m_dependence(df: pd.DataFrame, errors=("test", "train"), *, ratios=(0.5, 2.0
     """
     errors = _check_errors(errors, df)
     agg = _drop_unconverged(aggregate(df), "m_dependence")
+    _require_finite(agg, errors, "m_dependence")
     if agg["m"].nunique() < 2:
         raise ValueError("m_dependence: needs at least 2 distinct values of m, the table has "
                          f"{agg['m'].nunique()}")
@@ -872,6 +882,23 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "sampled of the two)")
 
 
+def _check_out_dir(out: Path) -> None:
+    """Create the figure directory and make sure it takes a file, before drawing anything."""
+    import tempfile
+
+    from .cli import UsageError
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):  # a real write: permission bits do not tell root
+            pass
+    except OSError as exc:
+        raise UsageError(f"--out {str(out)!r}: cannot write figures there: "
+                         f"{exc.strerror or exc}") from None
+
+
 def run_cli(args) -> int:
     from .cli import UsageError
 
@@ -892,12 +919,16 @@ def run_cli(args) -> int:
                                            src.parent / "figures")
     try:
         df = load_table(src)
+        _check_out_dir(out)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
             make_figures(df, out, formats, kinds, args.x,
                          report=lambda p: print(p, flush=True))
     except ValueError as exc:
         raise UsageError(str(exc).replace("\n", " ")) from None
+    except OSError as exc:  # e.g. the disk filled up while writing
+        raise UsageError(f"--out {str(out)!r}: cannot write the figures: "
+                         f"{exc.strerror or exc}") from None
     # our own notes (e.g. unconverged theory points left out), once each, without tracebacks
     notes = dict.fromkeys(str(w.message) for w in caught
                           if str(w.message).startswith(("learning_curves:", "m_dependence:")))

@@ -351,3 +351,34 @@ def test_cli_plot_notes_unconverged_theory(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.strip() == ("rfdsm: note: learning_curves: 1 theory point(s) did not converge "
                            "and are left out of the figure")
+
+
+@pytest.mark.parametrize("func", [plots.learning_curves, plots.m_dependence])
+def test_all_nan_values_are_refused(func):
+    df = curve_table(psi_ns=(1.0,), ms=(1, 2, INF))
+    nan_test = df.assign(test=np.nan)
+    with pytest.raises(ValueError, match="no finite value of test"):
+        func(nan_test)
+    # NaN only on unconverged theory rows, no simulation: nothing is left once they are dropped
+    th = df[df.evaluator == "theory"].assign(converged=False)
+    th.loc[:, ["train", "test"]] = np.nan
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        with pytest.raises(ValueError, match="nothing to draw"):
+            func(th)
+    # one error without values is refused too (an empty row of panels), the others are fine
+    func(df, errors=("train",))
+    with pytest.raises(ValueError, match="no finite value of test"):
+        func(nan_test, errors=("train", "test"))
+
+
+@pytest.mark.parametrize("where", ["file", "proc"])
+def test_cli_plot_unwritable_out_is_one_line(tmp_path, capsys, where):
+    curve_table(psi_ns=(1.0,), ms=(1, INF)).to_parquet(tmp_path / "r.parquet")
+    if where == "file":
+        out = tmp_path / "afile"
+        out.write_text("x")
+    else:  # not writable even for root
+        out = "/proc/rfdsm-nope"
+    rc = main(["plot", str(tmp_path / "r.parquet"), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("rfdsm: error: --out"), err

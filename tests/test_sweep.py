@@ -228,6 +228,7 @@ def test_bad_config_fails_before_any_work(case, tmp_path, capsys):
     assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rfdsm: error: ") and err.count("\n") == 1 and expected in err
+    assert err.count(str(path)) == 1  # the file is named once
     assert not out.exists()
 
 
@@ -239,7 +240,8 @@ def test_good_variant_is_accepted():
 def test_invalid_toml_and_missing_file(tmp_path, capsys):
     path = write(tmp_path / "broken.toml", "[grid\npsi_n = 1\n")
     assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 2
-    assert "invalid TOML" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "invalid TOML" in err and err.count(str(path)) == 1
     assert main(["sweep", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o")]) == 2
     assert "cannot read the sweep config" in capsys.readouterr().err
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--workers", "2",
@@ -514,3 +516,23 @@ def test_real_theory_serial_and_workers_agree(tmp_path):
     # test = h * score + a^2 holds row by row (MODEL.md identity).
     s = rfdsm.Setting(1, 1, t=0.1)
     np.testing.assert_allclose(serial.test, s.h * serial.score + s.bayes, rtol=1e-10)
+
+
+@pytest.mark.parametrize("where", ["file", "below_file", "proc"])
+def test_unusable_out_is_a_one_line_error(tmp_path, capsys, where, fake_theory):
+    cfg = write(tmp_path / "c.toml", BOTH_TOML)
+    afile = write(tmp_path / "afile", "x")
+    out = {"file": afile, "below_file": afile / "sub", "proc": Path("/proc/rfdsm-nope")}[where]
+    assert main(["sweep", str(cfg), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rfdsm: error: --out"), err
+    assert not fake_theory  # refused before any work
+
+
+def test_store_lock_reports_an_unusable_directory(tmp_path):
+    from rfdsm.sweep.store import StoreError, SweepDir
+
+    afile = write(tmp_path / "afile", "x")
+    for path in (afile, afile / "sub"):
+        with pytest.raises(StoreError, match="cannot use .* as the sweep output directory"):
+            SweepDir(path).lock()

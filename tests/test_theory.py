@@ -1,6 +1,12 @@
-"""Asymptotic solver (m = 1 and m = inf): limits, identities, closed forms, simulation."""
+"""Asymptotic solver (m = 1 and m = inf): limits, identities, closed forms, simulation.
+
+The identity ``test = h score + a^2`` (MODEL.md) is not tested here: the solvers compute ``score``
+from ``test`` by eq. (T5) of docs/theory.md, so it holds by construction.  It is checked on the
+simulator's independent Monte Carlo estimates (tests/test_simulate.py).
+"""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -8,8 +14,9 @@ from scipy import integrate
 
 import rfdsm
 from rfdsm import Setting
-from rfdsm.theory import supports, theory, theory_curve
+from rfdsm.theory import solver_for, theory, theory_curve
 from rfdsm.theory.common import ge_constants
+from rfdsm.validate import tolerance
 
 INF = math.inf
 MS = (1, INF)
@@ -49,10 +56,10 @@ def test_result_record(m):
 @pytest.mark.parametrize("m", MS)
 @pytest.mark.parametrize("act", ["tanh", "relu", "erf", "linear"])
 @pytest.mark.parametrize("pp", [0.3, 1.0, 5.0])
-def test_score_identity(m, act, pp):
+def test_bayes_bound(m, act, pp):
     s = Setting(1.5, pp, m=m, t=0.7, lam=0.02, activation=act)
     r = theory(s)
-    assert r.test == pytest.approx(s.h * r.score + s.bayes, rel=1e-13, abs=1e-13)
+    assert r.converged
     assert r.test >= s.bayes - 1e-12  # a^2 is the best possible test error
 
 
@@ -78,6 +85,32 @@ def test_ge_constants_split():
 def test_large_ridge_gives_zero_fit(m, pp):
     r = theory(Setting(2, pp, m=m, lam=1e9))
     assert r.train == pytest.approx(1, abs=1e-7) and r.test == pytest.approx(1, abs=1e-7)
+
+
+@pytest.mark.parametrize("m", (1, 4, INF))
+@pytest.mark.parametrize("lam", (1e6, 1e100, 1e300))
+def test_huge_ridge_expansion(m, lam):
+    """lam -> inf: B = -K/lam + O(lam^-2), K the empirical cross-moment, so to first order
+
+        test  = 1 - 2 psi_p mu1^2 h / lam,
+        train = 1 - 2 psi_p [mu1^2 h + (mu1^2 + mu_star^2)/(m psi_n)] / lam
+
+    (tr(V V^T)/d = psi_p mu1^2 h; the diagonal of |K|^2 adds tr(Sigma)/(N d) =
+    psi_p <Sigma>/(m psi_n)), with remainders O(lam^-2) (measured 3e-12 at lam = 1e6).  Up to
+    lam = 1e300 no intermediate may overflow (no warnings) and the solve must converge.
+    """
+    s = Setting(2, 4, m=m, lam=lam)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = theory(s)
+    assert r.converged
+    k = ge_constants(s)
+    lead = 2 * s.psi_p * k.mu1**2 * s.h / lam
+    extra = 2 * s.psi_p * (k.mu1**2 + k.mu_star2) / (m * s.psi_n) / lam
+    assert r.test == pytest.approx(1 - lead, abs=1e-9)
+    assert r.train == pytest.approx(1 - lead - extra, abs=1e-9)
+    if lam >= 1e100:
+        assert abs(r.train - 1) <= 1e-9 and abs(r.test - 1) <= 1e-9
 
 
 @pytest.mark.parametrize("m", MS)
@@ -301,13 +334,16 @@ def test_bad_input():
         theory_curve([Setting(1, 1), 3])
 
 
-def test_finite_m_dispatch():
-    s = Setting(2, 3, m=3)
-    if supports(3):
-        assert theory(s).evaluator == "theory"
-    else:
-        with pytest.raises(ValueError, match="m = 3"):
-            theory(s)
+def test_dispatch():
+    from rfdsm.theory.finite_m import solve_finite_m
+    from rfdsm.theory.m1 import solve_m1
+    from rfdsm.theory.minf import solve_minf
+
+    assert solver_for(Setting(2, 3, m=1)) is solve_m1
+    assert solver_for(Setting(2, 3, m=INF)) is solve_minf
+    assert solver_for(Setting(2, 3, m=3)) is solve_finite_m
+    r = theory(Setting(2, 3, m=3))
+    assert r.evaluator == "theory" and r.converged
 
 
 @pytest.mark.parametrize("m", MS)
@@ -341,11 +377,13 @@ def test_cli_theory_json(capsys):
 
 
 # ---------------------------------------------------------------- against the simulator
-# Tolerance: the same as `rfdsm validate` (rfdsm.validate): at the largest d,
-# |sim - theory| <= 3 % |theory| + 0.003 + 3 se; observed deviations are ~1 % at d = 160 and
-# shrink with d (finite-size corrections O(1/d)-O(1/sqrt d)), so an O(1) mistake in the theory
-# (a missing term, a wrong normalisation) cannot hide in it.  In addition the deviation must
-# not grow from d = 80 to d = 160 beyond the statistical scatter.
+# Tolerance: the same as `rfdsm validate`, rfdsm.validate.tolerance: at the largest d,
+# |sim - theory| <= (0.005 + C_q/d) |theory| + 3 se with C_train = 20, C_test = 4, i.e. 13 % and
+# 3 % at d = 160 (relative, so small train errors are checked too).  Here d |sim - theory|/|theory|
+# was <= 7.7 (train, m = 1, psi_p = 3, theory 0.023) and <= 1.5 (test) at d = 80 and 160, and
+# shrinks like 1/d (m = inf, psi_p = 3, 16 to 2 seeds: test d |rel dev| ~ 1 at d = 80 ... 640);
+# an O(1) mistake in the theory (a missing term, a wrong normalisation) cannot hide in it.  In
+# addition the deviation must not grow from d = 80 to d = 160 beyond the statistical scatter.
 SIM_CASES = [(m, pn, pp) for m in MS for pn, pp in ((2.0, 0.5), (1.5, 3.0))]
 
 
@@ -361,7 +399,7 @@ def test_theory_matches_simulation(m, pn, pp):
     for q in ("train", "test"):
         (dev1, se1), (dev2, se2) = devs[q, 80], devs[q, 160]
         target = getattr(th, q)
-        assert abs(dev2) <= 0.03 * abs(target) + 0.003 + 3 * se2, (q, devs)
+        assert abs(dev2) <= tolerance(q, target, 160, se2), (q, devs)
         assert abs(dev2) <= abs(dev1) + 3 * math.hypot(se1, se2) + 0.002, (q, devs)
 
 

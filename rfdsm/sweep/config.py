@@ -320,7 +320,10 @@ class SweepConfig:
 
 
 def load_config(source) -> SweepConfig:
-    """A :class:`SweepConfig` from a TOML file path, TOML text wrapped in a dict, or a dict."""
+    """A :class:`SweepConfig` from a TOML file path, a dict with the structure that such a file
+    parses to, or a :class:`SweepConfig` (returned as is).
+
+    Errors from a file name it once, in front of the message."""
     if isinstance(source, SweepConfig):
         return source
     if isinstance(source, dict):
@@ -334,4 +337,7 @@ def load_config(source) -> SweepConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return SweepConfig(raw, source_text=text)
+    try:
+        return SweepConfig(raw, source_text=text)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

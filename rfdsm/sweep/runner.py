@@ -9,7 +9,6 @@ order so that each point can start from its neighbour's solution.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import multiprocessing
 import os
 import threading
@@ -39,12 +38,9 @@ def available_cpus() -> int:
 
 
 def _theory_results(settings: list[Setting]):
-    mod = importlib.import_module("rfdsm.theory")
-    curve = getattr(mod, "theory_curve", None)
-    if curve is not None:
-        results = list(curve(settings))
-    else:
-        results = [mod.theory(s) for s in settings]
+    from ..theory import theory_curve
+
+    results = list(theory_curve(settings))
     if len(results) != len(settings) or any(r.setting != s for r, s in zip(results, settings)):
         raise RuntimeError("the theory returned results that do not match the requested settings")
     return results

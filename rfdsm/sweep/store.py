@@ -19,6 +19,7 @@ and renamed into place, which is atomic on POSIX file systems.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import math
@@ -66,7 +67,7 @@ def to_frame(rows) -> pd.DataFrame:
     ``m`` is a float column (``inf`` for the exact noise expectation); ``d, n, p, seed,
     iterations`` are nullable integers (null on theory rows, or when a solver reports none).
     """
-    import pandas as pd  # here, not at import: the CLI parser loads this module on every call
+    import pandas as pd  # here, not at import: `import rfdsm` and sweep workers do without
     df = pd.DataFrame(list(rows))
     for col in COLUMNS:
         if col not in df.columns:
@@ -172,8 +173,14 @@ class SweepDir:
     # locking ---------------------------------------------------------------------------
     def lock(self) -> None:
         """Exclusive lock for the duration of a run; released by the kernel if we are killed."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if self.path.exists() and not self.path.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory")
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot use {str(self.path)!r} as the sweep output directory: "
+                             f"{exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

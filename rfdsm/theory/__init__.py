@@ -2,7 +2,7 @@
 
 :func:`theory` evaluates one :class:`rfdsm.Setting`, :func:`theory_curve` a sequence of them
 with continuation (each point warm-started from its neighbour).  ``m = 1`` and ``m = inf`` are
-solved here (:mod:`.m1`, :mod:`.minf`); finite ``m > 1`` by :mod:`.finite_m` when present.
+solved by :mod:`.m1` and :mod:`.minf`, finite ``m > 1`` by :mod:`.finite_m`.
 """
 
 from __future__ import annotations
@@ -17,38 +17,28 @@ import numpy as np
 from ..result import Result
 from ..setting import Setting
 from .common import Solution
+from .finite_m import solve_finite_m
+from .m1 import solve_m1
+from .minf import solve_minf
 
 __all__ = ["theory", "theory_curve", "solver_for", "supports"]
 
 
-def _finite_m_solver():
-    try:
-        from .finite_m import solve_finite_m
-    except ModuleNotFoundError as exc:
-        if exc.name != __name__ + ".finite_m":
-            raise
-        return None
-    return solve_finite_m
-
-
 def supports(m) -> bool:
-    """Whether this installation has an asymptotic solver for ``m`` noise samples."""
-    return m == 1 or m == math.inf or _finite_m_solver() is not None
+    """Whether the asymptotic solver covers ``m`` noise samples: every valid ``m`` (an integer
+    ``>= 1`` or ``math.inf``) is."""
+    if m == math.inf:
+        return True
+    return isinstance(m, (int, np.integer)) and not isinstance(m, bool) and m >= 1
 
 
 def solver_for(setting: Setting):
     """The solver function ``f(setting, warm=None) -> Solution`` for ``setting.m``."""
     if setting.m == 1:
-        from .m1 import solve_m1
         return solve_m1
     if setting.m == math.inf:
-        from .minf import solve_minf
         return solve_minf
-    solver = _finite_m_solver()
-    if solver is None:
-        raise ValueError(f"m = {setting.m}: the asymptotic solver supports m = 1 and m = inf only "
-                         "(finite m > 1 is not available in this installation)")
-    return solver
+    return solve_finite_m
 
 
 def _jsonable(v):

@@ -64,14 +64,13 @@ class _System:
         alpha, theta, g_alpha, g_theta = self.weights(x)
         D = self.c0 + alpha * sp.C + theta * sp.Sc
         w = sp.w
-        D2 = D * D
-        ip = lambda f: float(np.dot(w, ratio(f, D2)))  # noqa: E731  <f / D^2>
-        CC, CS, SS = ip(sp.C * sp.C), ip(sp.C * sp.Sc), ip(sp.Sc * sp.Sc)
-        F = np.array([x[0] - r * float(np.dot(w, ratio(sp.C, D))),
-                      x[1] - r * float(np.dot(w, ratio(sp.Sc, D)))])
+        # <f g/D^2> as <(f/D)(g/D)>: D^2 overflows for lam > ~1e154
+        cD, sD = ratio(sp.C, D), ratio(sp.Sc, D)
+        CC, CS, SS = float(np.dot(w, cD * cD)), float(np.dot(w, cD * sD)), float(np.dot(w, sD * sD))
+        F = np.array([x[0] - r * float(np.dot(w, cD)), x[1] - r * float(np.dot(w, sD))])
         # d<C/D>/dx = -<C (C dalpha + Sc dtheta)/D^2>, hence the Jacobian (also the matrix of (F10))
         J = np.eye(2) + r * np.array([CC * g_alpha + CS * g_theta, CS * g_alpha + SS * g_theta])
-        return F, J, (alpha, theta, g_alpha, g_theta, D, D2)
+        return F, J, (alpha, theta, g_alpha, g_theta, D, cD, sD)
 
     def fixed_point_map(self, x):
         return x - self.evaluate(x)[0]
@@ -107,12 +106,12 @@ def _weight_equations(sys, y):
     sp, r, m, c0, c1 = sys.sp, sys.r, sys.m, sys.c0, sys.c1
     alpha, theta = y
     D = c0 + alpha * sp.C + theta * sp.Sc
-    D2 = D * D
     w = sp.w
-    ws, wi = r * float(np.dot(w, ratio(sp.C, D))), r * float(np.dot(w, ratio(sp.Sc, D)))
-    CC = r * float(np.dot(w, ratio(sp.C * sp.C, D2)))
-    CS = r * float(np.dot(w, ratio(sp.C * sp.Sc, D2)))
-    SS = r * float(np.dot(w, ratio(sp.Sc * sp.Sc, D2)))
+    cD, sD = ratio(sp.C, D), ratio(sp.Sc, D)  # products of these, not D^2 (overflow)
+    ws, wi = r * float(np.dot(w, cD)), r * float(np.dot(w, sD))
+    CC = r * float(np.dot(w, cD * cD))
+    CS = r * float(np.dot(w, cD * sD))
+    SS = r * float(np.dot(w, sD * sD))
     G = np.array([alpha * (c1 + wi + m * ws) - 1.0,
                   theta * c1 - 1.0 + alpha * ws + theta * wi])
     # d(alpha ws + theta wi)/dalpha = ws - alpha CC - theta CS = c0 r <C/D^2>, and likewise
@@ -214,18 +213,19 @@ def _solve(sys, warm, tol, max_iter):
 def _errors(sys, x):
     """Train and test errors, eqs. (F8)-(F11), at the solution ``x`` of (F4)."""
     sp, r, psi_p, lam, c1 = sys.sp, sys.r, sys.psi_p, sys.lam, sys.c1
-    F, J, (alpha, theta, g_alpha, g_theta, D, D2) = sys.evaluate(x)
+    F, J, (alpha, theta, g_alpha, g_theta, D, cD, sD) = sys.evaluate(x)
     w = sp.w
-    tT = psi_p * float(np.dot(w, ratio(sp.T, D)))  # tr(T Qbar)/d
+    tD = ratio(sp.T, D)  # second-order traces as products of such ratios, not through D^2
+    tT = psi_p * float(np.dot(w, tD))  # tr(T Qbar)/d
     k1 = theta * tT  # (F8): tr(K R V^T)/d
     one_minus_k2 = c1 * (theta - theta * theta * tT)  # (F9): 1 - tr(K R K^T)/d, kept apart
     # from the 1 because train = O(lam^2) above the threshold
     # (F10): zeta-derivatives of (omega_s, omega_i); the matrix is the Jacobian J.
-    ip = lambda f: float(np.dot(w, ratio(f, D2)))  # noqa: E731
     th2 = theta * theta
-    # the copy-specific source (1 - 2 theta psi_p <T/D>)/(m psi_n) comes from the target block of (F7)
-    rhs = np.array([r * th2 * ip(sp.C * sp.T),
-                    r * th2 * ip(sp.Sc * sp.T) + sys.inv_n * (1.0 - 2.0 * theta * tT)])
+    # the copy-specific source (1 - 2 theta psi_p <T/D>)/(m psi_n) comes from the target block
+    # of (F7)
+    rhs = np.array([r * th2 * float(np.dot(w, cD * tD)),
+                    r * th2 * float(np.dot(w, sD * tD)) + sys.inv_n * (1.0 - 2.0 * theta * tT)])
     det = float(np.linalg.det(J))
     try:
         dx = np.linalg.solve(J, rhs)
@@ -235,9 +235,10 @@ def _errors(sys, x):
     dE = d_alpha * sp.C + d_theta * sp.Sc - th2 * sp.T  # d E / d zeta at zeta = 0
 
     def k3(Psi):  # (F11): tr(R K^T K R Psi)/d = -psi_p <Psi E'/D^2>
-        return -psi_p * float(np.dot(w, ratio(Psi * dE, D2)))
+        return -psi_p * float(np.dot(w, ratio(Psi, D) * ratio(dE, D)))
 
-    train = one_minus_k2 - (lam * k3(np.ones_like(D)) if lam > 0 else 0.0)
+    # k3 is linear in Psi: lam k3(1) = k3(lam), and lam/D <= 1 in form (F4), where D >= lam
+    train = one_minus_k2 - (k3(np.full_like(D, lam)) if lam > 0 else 0.0)
     test = 1.0 + k3(sp.Sigma) - 2.0 * k1
     info = {"alpha": alpha, "theta": theta, "omega_s": float(x[0]), "omega_i": float(x[1]),
             "jacobian_det": det}

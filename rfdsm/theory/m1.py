@@ -39,7 +39,8 @@ def _solve_kappa(sp, r, lam, warm, tol, max_iter):
     reach = r * float(np.dot(sp.w, sp.Sigma > 0))  # df1(0+)/n: rank of Sigma over n
     if lam == 0.0 and reach <= 1.0 + 1e-12:  # (the weights sum to 1 only up to rounding)
         return 0.0, 0.0, 0, "exact (kappa = 0: p_eff <= n)", True
-    kappa = lam + r * float(np.dot(sp.w, sp.Sigma))  # g >= 0 here since kappa Sigma/(Sigma+kappa) <= Sigma
+    # g >= 0 here since kappa Sigma/(Sigma + kappa) <= Sigma
+    kappa = lam + r * float(np.dot(sp.w, sp.Sigma))
     if warm is not None and math.isfinite(warm) and warm > 0 and _g(sp, r, lam, warm)[0] >= 0:
         kappa = float(warm)
     it, done = 0, False
@@ -71,7 +72,10 @@ def _errors(sp, setting, kappa):
     one_minus_df1 = setting.lam / kappa if kappa > 0 else 1.0 - r * float(np.dot(w, q))
     df2 = r * float(np.dot(w, q * q))
     noise = 1.0 - setting.psi_p * float(np.dot(w, ratio(T, Sig)))  # (T9)
-    bias = kappa * kappa * setting.psi_p * float(np.dot(w, ratio(T, Sig * (Sig + kappa) ** 2)))
+    # kappa^2 <T/(Sig (Sig + kappa)^2)> as a product of ratios bounded by 1 (T/Sig <= 1 and
+    # kappa/(Sig + kappa)): (Sig + kappa)^2 overflows for lam > ~1e154
+    shrink = ratio(np.full_like(Sig, kappa), Sig + kappa)
+    bias = setting.psi_p * float(np.dot(w, ratio(T, Sig) * shrink * shrink))
     den = 1.0 - df2
     if den <= 1e-13:  # interpolation threshold of the ridgeless fit: the variance diverges
         return 0.0, math.inf, {"noise_floor": noise, "bias": bias, "df2_over_n": df2,
@@ -87,8 +91,8 @@ def solve_m1(setting, warm=None, *, tol=1e-13, max_iter=100, nodes=400, quad_tol
     """Limiting ``train``, ``test``, ``score`` for ``m = 1``; ``state`` is ``kappa``.
 
     The Marchenko-Pastur rule is refined (``nodes`` doubled) until train and test agree with
-    the previous rule to ``quad_tol`` (relative, absolute below :data:`QUAD_FLOOR`); the last change is reported as
-    ``quadrature_error``.
+    the previous rule to ``quad_tol`` (relative, absolute below :data:`QUAD_FLOOR`); the last
+    change is reported as ``quadrature_error``.
     """
     r = setting.psi_p / setting.psi_n
     lam = setting.lam

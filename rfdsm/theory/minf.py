@@ -25,8 +25,10 @@ __all__ = ["solve_minf"]
 
 def _h(sp, r, A, x):
     D = x * sp.C + A
+    # second-order terms are products of ratios (here C/D <= 1/x and A/D <= 1), never formed
+    # through D^2, which overflows for lam > ~1e154
     return 1.0 - x - r * float(np.dot(sp.w, ratio(x * sp.C, D))), \
-        -1.0 - r * float(np.dot(sp.w, ratio(sp.C * A, D * D)))
+        -1.0 - r * float(np.dot(sp.w, ratio(sp.C, D) * ratio(A, D)))
 
 
 def _solve_x(sp, r, A, warm, tol, max_iter):
@@ -49,17 +51,18 @@ def _errors(sp, setting, x):
     r = psi_p / setting.psi_n
     w, C, T = sp.w, sp.C, sp.T
     D = x * C + sp.Sc + lam
-    D2 = D * D
-    F = psi_p * float(np.dot(w, ratio(T, D)))  # tr(Q T)/d, (T14)
-    den = 1.0 - r * x * x * float(np.dot(w, ratio(C * C, D2)))
+    cD, tD = ratio(C, D), ratio(T, D)  # (products of these instead of D^2: see _h)
+    F = psi_p * float(np.dot(w, tD))  # tr(Q T)/d, (T14)
+    den = 1.0 - r * x * x * float(np.dot(w, cD * cD))
 
     def second(M):
-        # tr(Q T Q M)/d = -d/deta psi_p <T/D_eta>, D_eta = x_eta C + Sc + lam + eta M  (T15)-(T16)
-        ddelta = -r * float(np.dot(w, ratio(C * M, D2))) / den
-        return psi_p * float(np.dot(w, ratio(T * (M - C * (x * x) * ddelta), D2)))
+        # tr(Q T Q M)/d = -d/deta psi_p <T/D_eta>, D_eta = x_eta C + Sc + lam + eta M  (T15)-(T16);
+        # linear in M, so lam tr(Q T Q)/d = second(lam), where lam/D <= 1
+        ddelta = -r * float(np.dot(w, cD * ratio(M, D))) / den
+        return psi_p * float(np.dot(w, tD * ratio(M - C * (x * x) * ddelta, D)))
 
     test = 1.0 + second(sp.Sigma) - 2.0 * F  # (T17)
-    train = 1.0 - F - (lam * second(np.ones_like(D)) if lam > 0 else 0.0)  # (T17)
+    train = 1.0 - F - (second(np.full_like(D, lam)) if lam > 0 else 0.0)  # (T17)
     delta = 1.0 / x - 1.0 if x > 0 else math.inf  # x = 0 only if no Newton step was taken
     return train, test, {"delta": delta, "trQT_over_d": F, "stability": den}
 
