@@ -49,6 +49,28 @@ positive_int = int_at_least(1)
 nonneg_int = int_at_least(0)
 
 
+def writable_dir(path, option: str) -> None:
+    """Create directory ``path`` if needed and make sure a file can be written there, before any
+    work starts; else a :class:`UsageError` naming ``option``.  Probes with a real write,
+    because permission bits say nothing for root or on special file systems."""
+    import tempfile
+
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{option} {path!r} exists and is not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {path!r}: cannot create the directory: "
+                         f"{exc.strerror or exc}") from None
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {path!r}: cannot write in the directory: "
+                         f"{exc.strerror or exc}") from None
+
+
 def add_setting_arguments(p: argparse.ArgumentParser) -> None:
     """The six setting parameters; values are validated by :class:`rfdsm.Setting`."""
     g = p.add_argument_group("setting (see MODEL.md)")

@@ -882,25 +882,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "sampled of the two)")
 
 
-def _check_out_dir(out: Path) -> None:
-    """Create the figure directory and make sure it takes a file, before drawing anything."""
-    import tempfile
-
-    from .cli import UsageError
-
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {str(out)!r} exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):  # a real write: permission bits do not tell root
-            pass
-    except OSError as exc:
-        raise UsageError(f"--out {str(out)!r}: cannot write figures there: "
-                         f"{exc.strerror or exc}") from None
-
-
 def run_cli(args) -> int:
-    from .cli import UsageError
+    from .cli import UsageError, writable_dir
 
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
@@ -919,7 +902,7 @@ def run_cli(args) -> int:
                                            src.parent / "figures")
     try:
         df = load_table(src)
-        _check_out_dir(out)
+        writable_dir(out, "--out")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
             make_figures(df, out, formats, kinds, args.x,

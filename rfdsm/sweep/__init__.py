@@ -151,31 +151,8 @@ def configure_parser(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _check_out(out: str) -> None:
-    """Refuse an unusable --out before any work (a file, a missing parent that cannot be
-    created, a read-only place) with a one-line message."""
-    import os
-    import tempfile
-
-    from ..cli import UsageError
-
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UsageError(f"--out {out!r} exists and is not a directory")
-    try:
-        os.makedirs(out, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {out!r}: cannot create the directory: "
-                         f"{exc.strerror or exc}") from None
-    try:  # a real write, since permission bits say nothing for root or special file systems
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise UsageError(f"--out {out!r}: cannot write in the directory: "
-                         f"{exc.strerror or exc}") from None
-
-
 def run_cli(args) -> int:
-    from ..cli import UsageError
+    from ..cli import UsageError, writable_dir
     from .runner import BackendError
 
     if args.workers is not None and args.scheduler:
@@ -191,7 +168,7 @@ def run_cli(args) -> int:
               + ", ".join(f"{k}: {v} task(s)" for k, v in kinds.items())
               + f"; {sum(t['rows'] for t in tasks)} rows")
         return 0
-    _check_out(args.out)
+    writable_dir(args.out, "--out")
     try:
         run_sweep(cfg, args.out, workers=args.workers, scheduler=args.scheduler, csv=args.csv,
                   force=args.force, progress=not args.quiet)
