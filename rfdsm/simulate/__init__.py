@@ -16,7 +16,7 @@ import numpy as np
 
 from ..result import ERRORS, Result
 from ..setting import Setting
-from . import fit, mehler
+from . import fit
 
 __all__ = ["simulate", "simulate_seed"]
 
@@ -80,41 +80,8 @@ def simulate_seed(setting: Setting, d: int, seed: int, *, block_bytes: int | Non
                                  mc_test=mc_test, dtype=dtype)
     p = setting.sizes(d)[1]
     with _blas_threads_for(p):
-        return _cpu_seed(setting, d, seed, block_bytes or fit.DEFAULT_BLOCK_BYTES, chunk, mc_test, dtype)
-
-
-def _cpu_seed(setting, d, seed, block_bytes, chunk, mc_test, dtype) -> dict:
-    n, p = setting.sizes(d)
-    act = setting.sigma
-    a, h = setting.a, setting.h
-    t0 = time.perf_counter()
-    dr = fit.draw(n, p, d, seed)
-    corr = mehler.correlations(dr.W)
-    if setting.m == math.inf:
-        mom = fit.noise_averaged_moments(act, dr, a, h, block_bytes, corr=corr, dtype=dtype)
-    else:
-        mom = fit.finite_m_moments(act, dr, int(setting.m), a, h, block_bytes, chunk=chunk,
-                                   dtype=dtype)
-    t1 = time.perf_counter()
-    K = fit.ridge_solve(mom.S, mom.C, setting.lam)
-    t2 = time.perf_counter()
-    pop = fit.population_moments(act, dr.W, h, corr=corr)
-    q_pop = fit.quadratic(K, pop)
-    t3 = time.perf_counter()
-    row = {
-        "seed": int(seed),
-        "train": mom.noise_sq + fit.quadratic(K, mom) / d,
-        "test": 1.0 + q_pop / d,
-        "score": 1.0 + q_pop / (d * h),
-    }
-    diag = {**mom.info, **pop.info, "time_moments": t1 - t0, "time_solve": t2 - t1,
-            "time_population": t3 - t2, "backend": "cpu", "dtype": np.dtype(dtype).name}
-    if mc_test:
-        diag.update(fit.mc_errors(act, dr, K, a, h, mc_test))
-    diag["time_total"] = time.perf_counter() - t0
-    row["wall_time"] = diag["time_total"]
-    row["diagnostics"] = diag
-    return row
+        return fit.evaluate_seed(setting, d, seed, block_bytes or fit.DEFAULT_BLOCK_BYTES, chunk,
+                                 mc_test, dtype)
 
 
 def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,

@@ -61,16 +61,79 @@ def _float_dtype(dtype) -> np.dtype:
     return dt
 
 
+class HostOps:
+    """The CPU backend: NumPy arrays, SciPy's BLAS/LAPACK, the Numba kernels.
+
+    Every step of a fit (:func:`evaluate_seed` and the moment functions it calls) runs on an
+    ``ops`` object with these members; :class:`rfdsm.simulate.gpu.Ops` is the GPU counterpart,
+    whose ``moments``, ``accumulate`` and ``apply_shifted`` are written with array operations
+    where these call Numba kernels and BLAS ``syrk``.
+    """
+
+    xp = np
+    name = "cpu"
+    device = "host"
+
+    @staticmethod
+    def to_device(x, dtype=None):
+        return np.asarray(x, dtype=dtype)
+
+    @staticmethod
+    def to_host(x):
+        return np.asarray(x)
+
+    @staticmethod
+    def sync():
+        pass
+
+    @staticmethod
+    def apply_shifted(act, G, shift, m):
+        """``sigma(G[r] + shift[r // m])``, in place."""
+        return act.apply_shifted_(G, shift, m)
+
+    @staticmethod
+    def moments(act, mu, s, K: int, block_bytes: int):
+        """Hermite moments ``beta`` (K+1, p, c) and ``E sigma^2`` (p, c) for means ``mu``
+        (p, c) and scales ``s`` (p,); ``block_bytes`` bounds the GPU's temporaries (the
+        host kernels need none of that size)."""
+        return act.moments(mu, s[:, None], K)
+
+    @staticmethod
+    def residual_profile(beta, m2):
+        return mehler.residual_profile(beta, m2)
+
+    @staticmethod
+    def accumulate(U, rho, beta, weight):
+        mehler.accumulate(U, rho, beta, weight)
+
+    @staticmethod
+    def cholesky_solve(A, B):
+        """``A^{-1} B`` for a positive definite ``A`` (overwritten), or None if it is not."""
+        try:
+            return linalg.cho_solve(linalg.cho_factor(A, lower=False, overwrite_a=True), B)
+        except linalg.LinAlgError:
+            return None
+
+    @staticmethod
+    def correlations(W):
+        return mehler.correlations(W)
+
+
+HOST = HostOps()
+
+
 def finite_m_moments(act, dr: Draw, m: int, a: float, h: float, block_bytes: int,
-                     chunk: int | None = None, dtype=np.float64) -> Moments:
+                     chunk: int | None = None, dtype=np.float64, ops=HOST) -> Moments:
     """Stream the ``n m`` noisy inputs in chunks of data points; accumulate ``F F^T / N``,
     ``Z F^T / N`` and ``|Z|^2 / N`` without ever holding the whole ``p x nm`` feature matrix.
 
-    ``dtype`` is the precision of the per-chunk products (the noise is drawn in float64, so
-    both precisions see the same realisation); the sums over chunks are kept in float64.
+    ``dtype`` is the precision of the per-chunk products (the noise is drawn in float64 on the
+    host, so every precision and backend sees the same realisation); the sums over chunks are
+    kept in float64.  ``ops``: the backend (:class:`HostOps` or the GPU's).
     """
     dt = _float_dtype(dtype)
-    W, X = dr.W, dr.X
+    xp = ops.xp
+    X, W = ops.to_device(dr.X), ops.to_device(dr.W)
     p, d = W.shape
     n = X.shape[0]
     N = n * m
@@ -81,8 +144,8 @@ def finite_m_moments(act, dr: Draw, m: int, a: float, h: float, block_bytes: int
     rng = np.random.default_rng(dr.noise_seed)
     Gx = ((a / math.sqrt(d)) * (X @ W.T)).astype(dt, copy=False)  # n x p: shared by the m copies
     Wt = (W.T * math.sqrt(h / d)).astype(dt, copy=False)  # d x p
-    S = np.zeros((p, p))
-    C = np.zeros((d, p))
+    S = xp.zeros((p, p))
+    C = xp.zeros((d, p))
     zz = 0.0
     t_feat = t_gram = 0.0
     for start in range(0, n, chunk):
@@ -90,16 +153,16 @@ def finite_m_moments(act, dr: Draw, m: int, a: float, h: float, block_bytes: int
         t0 = time.perf_counter()
         E = rng.standard_normal(((stop - start) * m, d))
         zz += float(np.einsum("ij,ij->", E, E))
-        if dt != E.dtype:
-            E = E.astype(dt)
-        G = E @ Wt
-        act.apply_shifted_(G, Gx[start:stop], m)
+        E = ops.to_device(E, dtype=dt)
+        G = ops.apply_shifted(act, E @ Wt, Gx[start:stop], m)
+        ops.sync()
         t1 = time.perf_counter()
-        # All products of the loop go through NumPy's BLAS (G^T @ G is a syrk there): SciPy
-        # ships a second OpenBLAS whose idle threads spin after each call and measurably
-        # slow the next NumPy product (about 25 % of this loop at d = 400 on 2 cores).
+        # On the CPU all products of the loop go through NumPy's BLAS (G^T @ G is a syrk
+        # there): SciPy ships a second OpenBLAS whose idle threads spin after each call and
+        # measurably slow the next NumPy product (about 25 % of this loop at d = 400, 2 cores).
         S += G.T @ G
         C += E.T @ G
+        ops.sync()
         t_gram += time.perf_counter() - t1
         t_feat += t1 - t0
     S /= N
@@ -109,7 +172,7 @@ def finite_m_moments(act, dr: Draw, m: int, a: float, h: float, block_bytes: int
 
 
 def noise_averaged_moments(act, dr: Draw, a: float, h: float, block_bytes: int,
-                           corr=None, dtype=np.float64) -> Moments:
+                           corr=None, dtype=np.float64, ops=HOST) -> Moments:
     """Exact ``U = 1/n sum_nu E_eps phi phi^T`` and ``V = 1/n sum_nu E_eps eps phi^T`` (m = inf).
 
     Given ``x_nu``, the preactivation of feature i is Gaussian with mean
@@ -121,39 +184,41 @@ def noise_averaged_moments(act, dr: Draw, a: float, h: float, block_bytes: int,
     The series order of each block of data points is the smallest whose Cauchy-Schwarz tail
     bound is below ``SERIES_TOL * max E sigma^2`` (:func:`mehler.adaptive_order`); ``dtype``
     is the precision of the series products (the Hermite moments and all sums over blocks
-    are float64).
+    are float64).  ``corr``: :func:`mehler.correlations` of ``W``, if already computed.
     """
     dt = _float_dtype(dtype)
-    W, X = dr.W, dr.X
+    xp = ops.xp
+    W = ops.to_device(dr.W)
     p, d = W.shape
-    n = X.shape[0]
-    r, rho, rho_max = corr if corr is not None else mehler.correlations(W)
+    n = dr.X.shape[0]
+    r, rho, rho_max = corr if corr is not None else ops.correlations(W)
     K = mehler.series_order(rho_max)
-    s = np.sqrt(h * r)
+    s = xp.sqrt(h * r)
     chunk = max(1, min(n, int(block_bytes // (8 * (K + 2) * p))))
-    Gx = (a / math.sqrt(d)) * (W @ X.T)  # p x n
-    rho_s = rho.astype(dt) if dt != rho.dtype else rho
-    U = np.zeros((p, p))
-    diag = np.zeros(p)
-    dbar = np.zeros(p)
+    Gx = (a / math.sqrt(d)) * (W @ ops.to_device(dr.X).T)  # p x n
+    rho_s = rho.astype(dt, copy=False)
+    U = xp.zeros((p, p))
+    diag = xp.zeros(p)
+    dbar = xp.zeros(p)
     orders, bounds = [], []
     t_quad = t_series = 0.0
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         t0 = time.perf_counter()
-        beta, m2 = act.moments(np.ascontiguousarray(Gx[:, start:stop]), s[:, None], K)
-        R = mehler.residual_profile(beta, m2)
+        beta, m2 = ops.moments(act, xp.ascontiguousarray(Gx[:, start:stop]), s, K, block_bytes)
+        R = ops.residual_profile(beta, m2)
         Kc = mehler.adaptive_order(rho_max, K, R, float(m2.max()))
+        ops.sync()
         t1 = time.perf_counter()
-        b = beta[: Kc + 1] if dt == beta.dtype else beta[: Kc + 1].astype(dt)
-        mehler.accumulate(U, rho_s, b, 1.0 / n)
+        ops.accumulate(U, rho_s, beta[: Kc + 1].astype(dt, copy=False), 1.0 / n)
+        ops.sync()
         t_series += time.perf_counter() - t1
         t_quad += t1 - t0
         orders.append(Kc)
         bounds.append(rho_max ** (Kc + 1) * max(float(R[Kc]), 0.0))
         diag += m2.sum(axis=1) / n
         dbar += beta[1].sum(axis=1) / n
-    U[np.diag_indices(p)] = diag
+    U[xp.arange(p), xp.arange(p)] = diag
     D = dbar / s  # mean over nu of E sigma'(g_i), by Stein: beta_1 = s E sigma'
     C = math.sqrt(h / d) * (W.T * D[None, :])  # d x p
     info = {"hermite_order": max(orders), "hermite_order_cap": K, "series_bound": max(bounds),
@@ -162,7 +227,7 @@ def noise_averaged_moments(act, dr: Draw, a: float, h: float, block_bytes: int,
     return Moments(U, C, 1.0, info)
 
 
-def population_moments(act, W: np.ndarray, h: float, corr=None) -> Moments:
+def population_moments(act, W, h: float, corr=None, ops=HOST) -> Moments:
     """Exact ``U_pop = E phi phi^T`` and ``V_pop = E eps phi^T`` for fresh ``y = a x + sqrt(h) eps``.
 
     ``y ~ N(0, I)``; ``E[eps | y] = sqrt(h) y``, so ``V_pop = sqrt(h) E[y phi^T] =
@@ -170,42 +235,87 @@ def population_moments(act, W: np.ndarray, h: float, corr=None) -> Moments:
     means 0 and scales ``sqrt(r_i)``.
     """
     p, d = W.shape
-    r, rho, rho_max = corr if corr is not None else mehler.correlations(W)
+    r, rho, rho_max = corr if corr is not None else ops.correlations(W)
     K = mehler.series_order(rho_max)
-    s = np.sqrt(r)
-    beta, m2 = act.moments(np.zeros(p), s, K)
-    U = np.zeros((p, p))
-    mehler.accumulate(U, rho, beta[:, :, None], 1.0)
-    U[np.diag_indices(p)] = m2
-    C = math.sqrt(h / d) * (W.T * (beta[1] / s)[None, :])
+    s = np.sqrt(ops.to_host(r))
+    beta, m2 = act.moments(np.zeros(p), s, K)  # p values: cheap on the host for any backend
+    U = ops.xp.zeros((p, p))
+    ops.accumulate(U, rho, ops.to_device(beta[:, :, None]), 1.0)
+    U[ops.xp.arange(p), ops.xp.arange(p)] = ops.to_device(m2)
+    C = math.sqrt(h / d) * (W.T * ops.to_device(beta[1] / s)[None, :])
     resid = m2 - np.einsum("ki,ki->i", beta, beta)
     return Moments(U, C, 1.0, {"population_hermite_order": K,
                                 "population_series_bound": mehler.tail_bound(rho_max, K, resid)})
 
 
-def ridge_solve(S: np.ndarray, C: np.ndarray, lam: float) -> np.ndarray:
+def ridge_solve(S, C, lam: float, ops=HOST):
     """``K = (S + lam I)^{-1} C^T`` (p x d), so that ``B = -K^T``.
 
     ``lam = 0`` is the ridgeless limit ``lam -> 0+``: the minimum-norm solution through the
-    pseudo-inverse of ``S`` (eigenvalues below ``p eps max_eig`` are treated as zero).
+    pseudo-inverse of ``S`` (eigenvalues below ``p eps max_eig`` are treated as zero); so is
+    a ridge too small for a Cholesky factorisation to succeed.
     """
+    xp = ops.xp
     p = S.shape[0]
+    diag = (xp.arange(p), xp.arange(p))
     if lam > 0:
         A = S.copy()
-        A[np.diag_indices(p)] += lam
-        try:
-            return linalg.cho_solve(linalg.cho_factor(A, lower=False, overwrite_a=True), C.T)
-        except linalg.LinAlgError:
-            pass  # numerically singular: fall through to the spectral route
-    evals, evecs = linalg.eigh(S)
+        A[diag] += lam
+        K = ops.cholesky_solve(A, C.T)
+        if K is not None:
+            return K
+    evals, evecs = xp.linalg.eigh(S)
     cut = p * np.finfo(float).eps * max(float(evals[-1]), 0.0)
-    inv = np.where(evals + lam > cut, 1.0 / np.maximum(evals + lam, cut), 0.0)
+    inv = xp.where(evals + lam > cut, 1.0 / xp.maximum(evals + lam, cut), 0.0)
     return evecs @ (inv[:, None] * (evecs.T @ C.T))
 
 
-def quadratic(K: np.ndarray, mom: Moments) -> float:
+def quadratic(K, mom: Moments, ops=HOST) -> float:
     """``tr(B U B^T) + 2 tr(B V^T)`` for ``B = -K^T``."""
-    return float(np.einsum("ij,ij->", K, mom.S @ K) - 2.0 * np.einsum("ij,ji->", K, mom.C))
+    xp = ops.xp
+    return float(xp.sum(K * (mom.S @ K)) - 2.0 * xp.sum(K * mom.C.T))
+
+
+def evaluate_seed(setting, d: int, seed: int, block_bytes: int, chunk: int | None,
+                  mc_test: int, dtype, ops=HOST) -> dict:
+    """One realisation on backend ``ops``: ``{"seed", "train", "test", "score", "wall_time",
+    "diagnostics"}``.  The draws are the host's NumPy streams whatever the backend."""
+    n, p = setting.sizes(d)
+    act = setting.sigma
+    a, h = setting.a, setting.h
+    dt = _float_dtype(dtype)
+    t0 = time.perf_counter()
+    dr = draw(n, p, d, seed)
+    W = ops.to_device(dr.W)
+    corr = ops.correlations(W)
+    if setting.m == math.inf:
+        mom = noise_averaged_moments(act, dr, a, h, block_bytes, corr, dt, ops)
+    else:
+        mom = finite_m_moments(act, dr, int(setting.m), a, h, block_bytes, chunk, dt, ops)
+    ops.sync()
+    t1 = time.perf_counter()
+    K = ridge_solve(mom.S, mom.C, setting.lam, ops)
+    ops.sync()
+    t2 = time.perf_counter()
+    pop = population_moments(act, W, h, corr, ops)
+    q_pop = quadratic(K, pop, ops)
+    t3 = time.perf_counter()
+    row = {
+        "seed": int(seed),
+        "train": mom.noise_sq + quadratic(K, mom, ops) / d,
+        "test": 1.0 + q_pop / d,
+        "score": 1.0 + q_pop / (d * h),
+    }
+    diag = {**mom.info, **pop.info, "time_moments": t1 - t0, "time_solve": t2 - t1,
+            "time_population": t3 - t2, "backend": ops.name, "dtype": dt.name}
+    if ops.name != "cpu":
+        diag["device"] = ops.device
+    if mc_test:
+        diag.update(mc_errors(act, dr, ops.to_host(K), a, h, mc_test))
+    diag["time_total"] = time.perf_counter() - t0
+    row["wall_time"] = diag["time_total"]
+    row["diagnostics"] = diag
+    return row
 
 
 def mc_errors(act, dr: Draw, K: np.ndarray, a: float, h: float, samples: int, block: int = 4096):

@@ -1,10 +1,12 @@
 """GPU backend of the simulator (optional dependency: CuPy).
 
-The algorithm is that of :mod:`.fit` -- streamed Gram of the noisy features for finite ``m``,
-Hermite moments and the Mehler series (Horner's rule, adaptive order) for ``m = inf``, exact
-population moments, Cholesky ridge solve -- written against an array namespace ``xp`` so
-that the same code runs on CuPy arrays (``backend="gpu"``) and, as a check of the code path
-on machines without a GPU, on NumPy arrays (:func:`numpy_ops`).
+Every step of a fit is that of :mod:`.fit` (streamed Gram for finite ``m``, Hermite moments
+and the Mehler series with adaptive order for ``m = inf``, exact population moments, Cholesky
+ridge solve), run on an :class:`Ops` object instead of :class:`.fit.HostOps`.  This module
+supplies only what has a different device form: the activation and its Hermite moments with
+array operations instead of Numba kernels, and the Mehler series by Horner's rule with GEMMs
+instead of BLAS ``syrk``.  :func:`numpy_ops` runs these device forms on NumPy arrays, so
+that machines without a GPU test this code path too.
 
 The random draws (``W``, data, noise) come from the very NumPy streams of the CPU backend
 and are copied to the device, so a seed gives the same realisation on both backends and
@@ -16,10 +18,9 @@ on the host and copied over; everything of size ``p x p`` or ``p x n`` lives on 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
-from scipy import linalg, special
+from scipy import special
 
 from .. import activations as _acts
 from ..setting import Setting
@@ -34,11 +35,13 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 class Ops:
-    """An array namespace plus the few routines whose spelling differs between libraries."""
+    """The GPU backend's array namespace and routines, with the methods of
+    :class:`.fit.HostOps` so that the shared steps of :mod:`.fit` run on it unchanged."""
 
-    def __init__(self, xp, name, *, to_host, erf, cholesky_solve, sync=lambda: None, device=""):
+    name = "gpu"
+
+    def __init__(self, xp, *, to_host, erf, cholesky_solve, sync=lambda: None, device=""):
         self.xp = xp
-        self.name = name
         self.to_host = to_host
         self.erf = erf
         self.cholesky_solve = cholesky_solve  # (A, B) -> A^{-1} B, or None if A is not PD
@@ -48,17 +51,27 @@ class Ops:
     def to_device(self, x, dtype=None):
         return self.xp.asarray(x, dtype=dtype)
 
+    def apply_shifted(self, act, G, shift, m):
+        G += self.xp.repeat(shift, m, axis=0)
+        return _apply(self, act, G)
 
-def _np_cholesky_solve(A, B):
-    try:
-        return linalg.cho_solve(linalg.cho_factor(A, lower=False, overwrite_a=True), B)
-    except linalg.LinAlgError:
-        return None
+    def moments(self, act, mu, s, K, block_bytes):
+        return _moments(self, act, mu, s, K, block_bytes)
+
+    def residual_profile(self, beta, m2):
+        cum = self.xp.cumsum(beta * beta, axis=0)
+        return self.to_host((m2[None] - cum).reshape(beta.shape[0], -1).max(axis=1))
+
+    def accumulate(self, U, rho, beta, weight):
+        _horner(self, U, rho, beta, weight)
+
+    def correlations(self, W):
+        return mehler.correlations(W, self.xp)
 
 
 def numpy_ops() -> Ops:
     """The device code path on NumPy arrays (for tests on machines without a GPU)."""
-    return Ops(np, "numpy", to_host=np.asarray, erf=special.erf, cholesky_solve=_np_cholesky_solve,
+    return Ops(np, to_host=np.asarray, erf=special.erf, cholesky_solve=fit.HostOps.cholesky_solve,
                device="host (numpy)")
 
 
@@ -80,7 +93,7 @@ def cupy_ops() -> Ops:
 
     props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
     name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
-    return Ops(cp, "cupy", to_host=cp.asnumpy, erf=csp.erf, cholesky_solve=chol_solve,
+    return Ops(cp, to_host=cp.asnumpy, erf=csp.erf, cholesky_solve=chol_solve,
                sync=cp.cuda.Device().synchronize, device=name)
 
 
@@ -149,26 +162,13 @@ def _moments(ops: Ops, act, mu, s, K: int, block_bytes: int):
     return beta.reshape(K + 1, p, c), m2.reshape(p, c)
 
 
-def _correlations(ops: Ops, W):
-    xp = ops.xp
-    d = W.shape[1]
-    C = W @ W.T / d
-    r = xp.diag(C).copy()
-    inv = 1.0 / xp.sqrt(r)
-    C *= inv[:, None]
-    C *= inv[None, :]
-    xp.fill_diagonal(C, 0.0)
-    rho_max = float(xp.abs(C).max()) if C.shape[0] > 1 else 0.0
-    return r, C, rho_max
-
-
-def _horner(ops: Ops, U, rho, beta, weight, tmp=None):
-    """``U += weight * sum_k rho^{.k} * (beta_k beta_k^T)``, Horner's rule in ``k``."""
+def _horner(ops: Ops, U, rho, beta, weight):
+    """``U += weight * sum_k rho^{.k} * (beta_k beta_k^T)``, Horner's rule in ``k`` (the
+    device form of :func:`.mehler.accumulate`)."""
     xp = ops.xp
     K1, p, c = beta.shape
     acc = xp.zeros((p, p), dtype=beta.dtype)
-    if tmp is None:
-        tmp = xp.empty_like(acc)
+    tmp = xp.empty_like(acc)
     for k in range(K1 - 1, -1, -1):
         if k < K1 - 1:
             acc *= rho
@@ -179,172 +179,9 @@ def _horner(ops: Ops, U, rho, beta, weight, tmp=None):
     U += acc
 
 
-def _residual_profile(ops: Ops, beta, m2):
-    xp = ops.xp
-    cum = xp.cumsum(beta * beta, axis=0)
-    return ops.to_host((m2[None] - cum).reshape(beta.shape[0], -1).max(axis=1))
-
-
-# --- the three moment computations -----------------------------------------------------------
-
-def _finite_m(ops: Ops, act, dr, W, m, a, h, block_bytes, chunk, dt):
-    xp = ops.xp
-    p, d = W.shape
-    n = dr.X.shape[0]
-    N = n * m
-    if chunk is None:
-        chunk = max(1, int(block_bytes // (dt.itemsize * m * (2 * p + d))))
-    chunk = min(chunk, n)
-    rng = np.random.default_rng(dr.noise_seed)
-    X = ops.to_device(dr.X)
-    Gx = ((a / math.sqrt(d)) * (X @ W.T)).astype(dt)
-    Wt = (W.T * math.sqrt(h / d)).astype(dt)
-    S = xp.zeros((p, p))
-    C = xp.zeros((d, p))
-    zz = 0.0
-    t_feat = t_gram = 0.0
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        t0 = time.perf_counter()
-        E_host = rng.standard_normal(((stop - start) * m, d))  # the CPU backend's noise stream
-        zz += float(np.einsum("ij,ij->", E_host, E_host))
-        E = ops.to_device(E_host, dtype=dt)
-        G = E @ Wt
-        G += xp.repeat(Gx[start:stop], m, axis=0)
-        G = _apply(ops, act, G)
-        ops.sync()
-        t1 = time.perf_counter()
-        S += G.T @ G
-        C += E.T @ G
-        ops.sync()
-        t_gram += time.perf_counter() - t1
-        t_feat += t1 - t0
-    S /= N
-    C /= N
-    return fit.Moments(S, C, zz / (N * d), {"chunk_size": chunk, "n_chunks": -(-n // chunk),
-                                          "time_features": t_feat, "time_gram": t_gram})
-
-
-def _noise_averaged(ops: Ops, act, dr, W, corr, a, h, block_bytes, dt):
-    xp = ops.xp
-    p, d = W.shape
-    n = dr.X.shape[0]
-    r, rho, rho_max = corr
-    K = mehler.series_order(rho_max)
-    s = xp.sqrt(h * r)
-    chunk = max(1, min(n, int(block_bytes // (8 * (K + 2) * p))))
-    Gx = (a / math.sqrt(d)) * (W @ ops.to_device(dr.X).T)  # p x n
-    rho_s = rho.astype(dt, copy=False)
-    U = xp.zeros((p, p))
-    tmp = xp.empty((p, p), dtype=dt)
-    diag = xp.zeros(p)
-    dbar = xp.zeros(p)
-    orders, bounds = [], []
-    t_quad = t_series = 0.0
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        t0 = time.perf_counter()
-        beta, m2 = _moments(ops, act, xp.ascontiguousarray(Gx[:, start:stop]), s, K, block_bytes)
-        R = _residual_profile(ops, beta, m2)
-        Kc = mehler.adaptive_order(rho_max, K, R, float(m2.max()))
-        ops.sync()
-        t1 = time.perf_counter()
-        _horner(ops, U, rho_s, beta[: Kc + 1].astype(dt, copy=False), 1.0 / n, tmp)
-        ops.sync()
-        t_series += time.perf_counter() - t1
-        t_quad += t1 - t0
-        orders.append(Kc)
-        bounds.append(rho_max ** (Kc + 1) * max(float(R[Kc]), 0.0))
-        diag += m2.sum(axis=1) / n
-        dbar += beta[1].sum(axis=1) / n
-    U[xp.arange(p), xp.arange(p)] = diag
-    C = math.sqrt(h / d) * (W.T * (dbar / s)[None, :])
-    info = {"hermite_order": max(orders), "hermite_order_cap": K, "series_bound": max(bounds),
-            "rho_max": rho_max, "chunk_size": chunk, "n_chunks": -(-n // chunk),
-            "time_quadrature": t_quad, "time_series": t_series}
-    return fit.Moments(U, C, 1.0, info)
-
-
-def _population(ops: Ops, act, W, h, corr):
-    xp = ops.xp
-    p, d = W.shape
-    r, rho, rho_max = corr
-    K = mehler.series_order(rho_max)
-    s_host = np.sqrt(ops.to_host(r))
-    beta, m2 = act.moments(np.zeros(p), s_host, K)  # p values only: cheap on the host
-    b = ops.to_device(beta)
-    U = xp.zeros((p, p))
-    for k in range(K, -1, -1):
-        if k < K:
-            U *= rho
-        U += xp.outer(b[k], b[k])
-    U[xp.arange(p), xp.arange(p)] = ops.to_device(m2)
-    C = math.sqrt(h / d) * (W.T * ops.to_device(beta[1] / s_host)[None, :])
-    resid = m2 - np.einsum("ki,ki->i", beta, beta)
-    return fit.Moments(U, C, 1.0, {"population_hermite_order": K,
-                                    "population_series_bound": mehler.tail_bound(rho_max, K, resid)})
-
-
-def _ridge_solve(ops: Ops, S, C, lam):
-    """Device version of :func:`fit.ridge_solve` (same ridgeless rule)."""
-    xp = ops.xp
-    p = S.shape[0]
-    if lam > 0:
-        A = S.copy()
-        A[xp.arange(p), xp.arange(p)] += lam
-        K = ops.cholesky_solve(A, C.T)
-        if K is not None:
-            return K
-    evals, evecs = xp.linalg.eigh(S)
-    cut = p * np.finfo(float).eps * max(float(evals[-1]), 0.0)
-    inv = xp.where(evals + lam > cut, 1.0 / xp.maximum(evals + lam, cut), 0.0)
-    return evecs @ (inv[:, None] * (evecs.T @ C.T))
-
-
-def _quadratic(ops: Ops, K, mom) -> float:
-    xp = ops.xp
-    return float(xp.sum(K * (mom.S @ K)) - 2.0 * xp.sum(K * mom.C.T))
-
-
 def simulate_seed(setting: Setting, d: int, seed: int, *, block_bytes: int | None = None,
                   chunk: int | None = None, mc_test: int = 0, dtype=np.float64,
                   ops: Ops | None = None) -> dict:
     """:func:`rfdsm.simulate.simulate_seed` on the device of ``ops`` (default: CuPy)."""
-    if ops is None:
-        ops = cupy_ops()
-    if block_bytes is None:
-        block_bytes = DEFAULT_BLOCK_BYTES
-    dt = fit._float_dtype(dtype)
-    n, p = setting.sizes(d)
-    act = setting.sigma
-    a, h = setting.a, setting.h
-    t0 = time.perf_counter()
-    dr = fit.draw(n, p, d, seed)
-    W = ops.to_device(dr.W)
-    corr = _correlations(ops, W)
-    if setting.m == math.inf:
-        mom = _noise_averaged(ops, act, dr, W, corr, a, h, block_bytes, dt)
-    else:
-        mom = _finite_m(ops, act, dr, W, int(setting.m), a, h, block_bytes, chunk, dt)
-    ops.sync()
-    t1 = time.perf_counter()
-    K = _ridge_solve(ops, mom.S, mom.C, setting.lam)
-    ops.sync()
-    t2 = time.perf_counter()
-    pop = _population(ops, act, W, h, corr)
-    q_pop = _quadratic(ops, K, pop)
-    t3 = time.perf_counter()
-    row = {
-        "seed": int(seed),
-        "train": mom.noise_sq + _quadratic(ops, K, mom) / d,
-        "test": 1.0 + q_pop / d,
-        "score": 1.0 + q_pop / (d * h),
-    }
-    diag = {**mom.info, **pop.info, "time_moments": t1 - t0, "time_solve": t2 - t1,
-            "time_population": t3 - t2, "backend": "gpu", "device": ops.device, "dtype": dt.name}
-    if mc_test:
-        diag.update(fit.mc_errors(act, dr, np.asarray(ops.to_host(K)), a, h, mc_test))
-    diag["time_total"] = time.perf_counter() - t0
-    row["wall_time"] = diag["time_total"]
-    row["diagnostics"] = diag
-    return row
+    return fit.evaluate_seed(setting, d, seed, block_bytes or DEFAULT_BLOCK_BYTES, chunk, mc_test,
+                             dtype, ops if ops is not None else cupy_ops())

@@ -27,17 +27,17 @@ MAX_ORDER = 60
 SERIES_TOL = 1e-13
 
 
-def correlations(W: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def correlations(W, xp=np) -> tuple:
     """``r_i = |w_i|^2/d``, the correlation matrix ``rho_ij = w_i.w_j / (d sqrt(r_i r_j))`` and
-    the largest off-diagonal ``|rho_ij|``."""
+    the largest off-diagonal ``|rho_ij|`` (``xp``: the array namespace of ``W``)."""
     d = W.shape[1]
     C = W @ W.T / d
-    r = np.diag(C).copy()
-    inv = 1.0 / np.sqrt(r)
+    r = xp.diag(C).copy()
+    inv = 1.0 / xp.sqrt(r)
     C *= inv[:, None]
     C *= inv[None, :]
-    np.fill_diagonal(C, 0.0)
-    rho_max = float(np.abs(C).max()) if C.shape[0] > 1 else 0.0
+    xp.fill_diagonal(C, 0.0)
+    rho_max = float(xp.abs(C).max()) if C.shape[0] > 1 else 0.0
     return r, C, rho_max
 
 
