@@ -7,7 +7,7 @@ One setting, two evaluators::
     sim = rfdsm.simulate(s, d=200, seed=0, n_seeds=4)   # finite-size simulation
     th = rfdsm.theory(s)                                 # d -> infinity limit
 
-Both return a :class:`rfdsm.Result` with ``train``, ``test`` and ``score`` as in ``MODEL.md``.
+Both return a :class:`rfdsm.Result` with ``train``, ``test`` and ``score`` as in ``docs/model.md``.
 """
 
 from ._version import __version__

@@ -2,7 +2,7 @@
 
 For an activation ``sigma`` the model needs, with ``z ~ N(0, 1)``:
 
-* the Hermite coefficients of ``MODEL.md``: ``mu0 = E sigma(z)``, ``mu1 = E z sigma(z)``,
+* the Hermite coefficients of ``docs/model.md``: ``mu0 = E sigma(z)``, ``mu1 = E z sigma(z)``,
   ``mu_star^2 = E sigma(z)^2 - mu0^2 - mu1^2`` (adaptive quadrature, kinks split out);
 * the *shifted* normalised Hermite moments used by the exact simulator,
 
@@ -234,7 +234,7 @@ class Activation:
 
     @property
     def coefficients(self) -> tuple[float, float, float]:
-        """``(mu0, mu1, mu_star)`` of ``MODEL.md``."""
+        """``(mu0, mu1, mu_star)`` of ``docs/model.md``."""
         return _coefficients(self)
 
     def moments(self, mu, s, K: int, nodes: int | None = None):

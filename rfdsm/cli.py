@@ -73,7 +73,7 @@ def writable_dir(path, option: str) -> None:
 
 def add_setting_arguments(p: argparse.ArgumentParser) -> None:
     """The six setting parameters; values are validated by :class:`rfdsm.Setting`."""
-    g = p.add_argument_group("setting (see MODEL.md)")
+    g = p.add_argument_group("setting (see docs/model.md)")
     g.add_argument("--psi-n", required=True, help="n/d > 0")
     g.add_argument("--psi-p", required=True, help="p/d > 0")
     g.add_argument("--m", default="1", help="noise samples per data point: integer >= 1 or inf")

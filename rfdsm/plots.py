@@ -27,7 +27,7 @@ and optionally the setting columns ``psi_n, psi_p, m, t, lam, activation``.  The
 :func:`rfdsm.validate.validation_table`, which names two of these ``quantity`` and ``sim``, is
 accepted as it is.
 
-Symbols follow ``MODEL.md``: ``psi_n = n/d``, ``psi_p = p/d``, ``m`` noise samples per data
+Symbols follow ``docs/model.md``: ``psi_n = n/d``, ``psi_p = p/d``, ``m`` noise samples per data
 point, diffusion time ``t`` with ``a = exp(-t)``; the Bayes level ``a^2 = exp(-2t)`` is the
 smallest possible test error.
 """
@@ -199,13 +199,17 @@ def _m_label(m) -> str:
     return f"$m = {_fmt_value('m', m)}$"
 
 
-def _m_colours(ms):
-    from matplotlib import colormaps
+def _palette(values, name):
+    """One colour per sorted distinct value, evenly spaced along colormap ``name`` (seaborn
+    leaves out both ends, whose near-white or near-black colours read badly on white)."""
+    import seaborn as sns
 
-    ms = sorted(set(float(m) for m in ms))
-    cmap = colormaps["plasma"]
-    pos = [0.0] if len(ms) == 1 else np.linspace(0.0, 0.78, len(ms))
-    return {m: cmap(p) for m, p in zip(ms, pos)}
+    values = sorted(set(values))
+    return dict(zip(values, sns.color_palette(name, n_colors=len(values))))
+
+
+def _m_colours(ms):
+    return _palette((float(m) for m in ms), "plasma")
 
 
 def _varying(df: pd.DataFrame, cols) -> list[str]:
@@ -723,12 +727,8 @@ def validation_scatter(vdf: pd.DataFrame, *, log=None):
         sorted(set(vdf["error"]) - set(ERROR_NAMES))
     if len(names) > MAX_PANELS:
         raise ValueError(f"validation_scatter: {len(names)} error names; at most {MAX_PANELS}")
-    from matplotlib import colormaps
-
     ds = sorted(int(v) for v in vdf["d"].unique())
-    cmap = colormaps["viridis"]
-    dcol = {dd: cmap(p) for dd, p in zip(ds, [0.15] if len(ds) == 1 else
-                                            np.linspace(0.1, 0.85, len(ds)))}
+    dcol = _palette(ds, "viridis")
     fig, axes = _new_figure(len(names), panel=(3.6, 3.4))
     for ax, e in zip(axes, names):
         sub = vdf[vdf["error"] == e]

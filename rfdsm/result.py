@@ -11,7 +11,7 @@ from .setting import Setting
 
 __all__ = ["Result", "ERRORS"]
 
-#: The three reported errors of MODEL.md, all divided by d.
+#: The three reported errors of docs/model.md, all divided by d.
 ERRORS = ("train", "test", "score")
 
 
@@ -30,7 +30,7 @@ def _json_number(x):
 class Result:
     """Errors of the fitted score for one :class:`Setting`, from one evaluator.
 
-    ``train``, ``test``, ``score`` are as defined in ``MODEL.md``.  For the simulator they are
+    ``train``, ``test``, ``score`` are as defined in ``docs/model.md``.  For the simulator they are
     means over seeds and ``*_se`` their standard errors (``None`` with a single seed); the
     per-seed values are in ``per_seed``.  For the asymptotic solver the ``*_se`` are ``None``,
     ``d`` is ``None`` and ``converged``/``residual``/``iterations`` describe the fixed-point solve.

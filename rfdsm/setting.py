@@ -1,6 +1,6 @@
 """The problem description shared by the simulator and the asymptotic solver.
 
-A :class:`Setting` pins the six quantities of ``MODEL.md`` that survive the proportional
+A :class:`Setting` pins the six quantities of ``docs/model.md`` that survive the proportional
 limit: ``psi_n = n/d``, ``psi_p = p/d``, the number ``m`` of noise samples per data point
 (an integer >= 1, or ``math.inf`` for the exact noise expectation), the diffusion time
 ``t > 0``, the ridge ``lam >= 0`` (``lam = 0`` is the ridgeless limit ``lam -> 0+``) and the
@@ -53,7 +53,7 @@ def parse_m(value) -> int | float:
 
 @dataclass(frozen=True)
 class Setting:
-    """One point of the model of ``MODEL.md``.
+    """One point of the model of ``docs/model.md``.
 
     Parameters
     ----------
@@ -101,7 +101,7 @@ class Setting:
                 f"got {self.activation!r}"
             )
 
-    # Derived quantities of MODEL.md ------------------------------------------------------
+    # Derived quantities of docs/model.md ------------------------------------------------------
     @property
     def a(self) -> float:
         """``a = exp(-t)``."""

@@ -1,4 +1,4 @@
-"""The finite-size simulator against MODEL.md's identities and independent computations."""
+"""The finite-size simulator against docs/model.md's identities and independent computations."""
 
 import math
 
@@ -18,7 +18,7 @@ def z_ok(value, reference, se, z=4.5):
     return abs(value - reference) <= z * se
 
 
-# --- MODEL.md identities ---------------------------------------------------------------
+# --- docs/model.md identities ---------------------------------------------------------------
 
 @pytest.mark.parametrize("m", [1, 3, INF])
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
@@ -71,7 +71,7 @@ def test_closed_form_equals_direct_minimisation_of_model_loss():
     d, seed = 6, 11
     n, p = s.sizes(d)
     res = rfdsm.simulate(s, d=d, seed=seed)
-    # Rebuild the training set from the documented streams, then minimise MODEL.md's loss over A.
+    # Rebuild the training set from the documented streams, then minimise docs/model.md's loss over A.
     dr = fit.draw(n, p, d, seed)
     m = s.m
     eps = np.random.default_rng(dr.noise_seed).standard_normal((n * m, d))

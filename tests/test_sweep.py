@@ -278,6 +278,10 @@ def test_dry_run_runs_nothing(tmp_path, capsys):
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
     assert "theory: 4 task(s), simulate: 16 task(s); 36 rows" in capsys.readouterr().out
     assert not (tmp_path / "o").exists()
+    # --out is needed to run, not to count
+    assert main(["sweep", str(path), "--dry-run"]) == 0
+    assert main(["sweep", str(path)]) == 2
+    assert "--out" in capsys.readouterr().err
 
 
 # --- the table -----------------------------------------------------------------------------
@@ -513,7 +517,7 @@ def test_real_theory_serial_and_workers_agree(tmp_path):
     ref = theory_module.theory_curve(curve)
     got = th[(th.psi_n == 2) & (th.m == math.inf)]
     np.testing.assert_allclose(got.test.to_numpy(), [r.test for r in ref], rtol=1e-12)
-    # test = h * score + a^2 holds row by row (MODEL.md identity).
+    # test = h * score + a^2 holds row by row (docs/model.md identity).
     s = rfdsm.Setting(1, 1, t=0.1)
     np.testing.assert_allclose(serial.test, s.h * serial.score + s.bayes, rtol=1e-10)
 

@@ -1,6 +1,6 @@
 """Asymptotic solver (m = 1 and m = inf): limits, identities, closed forms, simulation.
 
-The identity ``test = h score + a^2`` (MODEL.md) is not tested here: the solvers compute ``score``
+The identity ``test = h score + a^2`` (docs/model.md) is not tested here: the solvers compute ``score``
 from ``test`` by eq. (T5) of docs/theory.md, so it holds by construction.  It is checked on the
 simulator's independent Monte Carlo estimates (tests/test_simulate.py).
 """
@@ -433,7 +433,7 @@ def mei_montanari_risk(mu1, mu_star, psi1, psi2, lam, F1sq, tau2):
 @pytest.mark.parametrize("act", ["tanh", "relu"])
 @pytest.mark.parametrize("pn,pp,t,lam", [(2, 0.5, 0.1, 0.01), (2, 4, 0.1, 0.01), (1, 3, 1.0, 0.1)])
 def test_m1_agrees_with_mei_montanari(act, pn, pp, t, lam):
-    # MODEL.md: target eps/sqrt(h) = y + label noise of variance a^2/h; their psi_1 = psi_p,
+    # docs/model.md: target eps/sqrt(h) = y + label noise of variance a^2/h; their psi_1 = psi_p,
     # psi_2 = psi_n, ridge lam/psi_p; their excess risk R is then exactly our score error.
     s = Setting(pn, pp, m=1, t=t, lam=lam, activation=act)
     _, mu1, mu_star = s.sigma.coefficients

@@ -1,6 +1,6 @@
 """Asymptotic solver for a finite number m of noise samples (docs/theory.md, eqs. (F1)-(F12)).
 
-The identity ``test = h score + a^2`` (MODEL.md) is not tested here: the solver computes ``score``
+The identity ``test = h score + a^2`` (docs/model.md) is not tested here: the solver computes ``score``
 from ``test`` by eq. (T5) of docs/theory.md, so it holds by construction.  It is checked on the
 simulator's independent Monte Carlo estimates (tests/test_simulate.py).
 """

@@ -1,4 +1,4 @@
-"""Finite-size simulation of random-features denoising score matching (``MODEL.md``).
+"""Finite-size simulation of random-features denoising score matching (``docs/model.md``).
 
 :func:`simulate` draws ``W``, the ``n`` data points and their noise samples, fits the ridge
 estimator in closed form and returns the exact train error together with the exact

@@ -1,6 +1,6 @@
 """One finite-size realisation: draw ``W`` and the data, fit ``B``, evaluate the errors.
 
-Notation of ``MODEL.md``: ``B = sqrt(h) A / sqrt(p)`` (d x p), features ``phi(y) =
+Notation of ``docs/model.md``: ``B = sqrt(h) A / sqrt(p)`` (d x p), features ``phi(y) =
 sigma(W y / sqrt d)``, so ``sqrt(h) s_A(y) = B phi(y)``.  For a Gram ``U = E phi phi^T`` and a
 cross-moment ``V = E eps phi^T`` every error is a quadratic form in ``B``:
 

@@ -138,7 +138,8 @@ def configure_parser(p) -> None:
     p.description = ("Run a grid of settings from a TOML config (see scripts/*.toml) through "
                      "the simulator and/or the theory; rerun the same command to resume.")
     p.add_argument("config", help="sweep configuration (TOML)")
-    p.add_argument("--out", required=True, help="output directory (results.parquet, journal)")
+    p.add_argument("--out", help="output directory (results.parquet, journal); required unless "
+                                 "--dry-run")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="local worker processes (default: CPUs available; 1 = in this process)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
@@ -168,6 +169,8 @@ def run_cli(args) -> int:
               + ", ".join(f"{k}: {v} task(s)" for k, v in kinds.items())
               + f"; {sum(t['rows'] for t in tasks)} rows")
         return 0
+    if args.out is None:
+        raise UsageError("the following arguments are required: --out")
     writable_dir(args.out, "--out")
     try:
         run_sweep(cfg, args.out, workers=args.workers, scheduler=args.scheduler, csv=args.csv,

@@ -1,4 +1,4 @@
-"""Asymptotic (``d, n, p -> inf``) errors of the model of ``MODEL.md``; see ``docs/theory.md``.
+"""Asymptotic (``d, n, p -> inf``) errors of the model of ``docs/model.md``; see ``docs/theory.md``.
 
 :func:`theory` evaluates one :class:`rfdsm.Setting`, :func:`theory_curve` a sequence of them
 with continuation (each point warm-started from its neighbour).  ``m = 1`` and ``m = inf`` are

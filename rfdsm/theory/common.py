@@ -39,7 +39,7 @@ class Solution:
 class GEConstants:
     """Gaussian-equivalence coefficients for activation ``sigma`` at time ``t``.
 
-    ``mu0, mu1, mu_star`` as in MODEL.md; ``kappa_s2`` the nonlinear variance shared by two noisy
+    ``mu0, mu1, mu_star`` as in docs/model.md; ``kappa_s2`` the nonlinear variance shared by two noisy
     copies of the same data point, ``kappa_i2 = mu_star^2 - kappa_s2`` the part independent
     across copies (docs/theory.md, eq. (T2)).
     """
