@@ -338,7 +338,8 @@ class Activation:
             prev, prev_q = cur, q
         raise RuntimeError(
             f"Gauss-Hermite quadrature for activation {self.name!r} did not converge to "
-            f"{QUAD_TOL:g} with {QUAD_ORDERS[-1]} nodes (s up to {s.max():.3g})"
+            f"{QUAD_TOL:g} with {QUAD_ORDERS[-1]} nodes (s up to {s.max():.3g}); if sigma has "
+            "kinks or jumps, declare them: register_activation(..., kinks=(x0, ...))"
         )
 
 
@@ -373,8 +374,11 @@ def register_activation(name: str, fn: Callable, *, description: str = "", kinks
     """Add an activation under ``name``.
 
     ``fn`` is applied elementwise to numpy arrays and must have a finite second moment under
-    ``N(0, 1)``.  Gaussian expectations then come from Gauss-Hermite quadrature (or from
-    ``closed_form(mu, s, K) -> (beta, second_moment)`` if given).
+    ``N(0, 1)``.  Gaussian expectations then come from Gauss-Hermite quadrature, which needs a
+    smooth ``fn``; ``kinks`` lists the points where ``fn`` or a derivative jumps (e.g.
+    ``(0.0,)`` for ``max(x, 0)``), and the quadrature is then split there (composite
+    Gauss-Legendre).  ``closed_form(mu, s, K) -> (beta, second_moment)``, if given, replaces
+    the quadrature.
     """
     if not isinstance(name, str) or not name:
         raise ValueError("activation name must be a non-empty string")

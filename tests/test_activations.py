@@ -86,6 +86,21 @@ def test_register_custom_activation_and_use_it():
     assert np.isfinite([res.train, res.test, res.score]).all()
 
 
+def test_undeclared_kink_is_a_clear_error_and_declaring_it_works():
+    # max(x, 0) - 1/sqrt(2 pi) is the built-in centred ReLU: with its kink declared, the
+    # quadrature must reproduce the closed form; without, the error must point at `kinks`.
+    shifted = lambda x: np.maximum(x, 0.0) - 1 / SQ2PI  # noqa: E731
+    s = dict(psi_n=2, psi_p=1, m=math.inf, t=0.3, lam=0.05)
+    rfdsm.register_activation("relu_kink_undeclared_test", shifted, overwrite=True)
+    with pytest.raises(ValueError, match="kinks="):
+        rfdsm.simulate(rfdsm.Setting(**s, activation="relu_kink_undeclared_test"), d=40)
+    rfdsm.register_activation("relu_kink_declared_test", shifted, kinks=(0.0,), overwrite=True)
+    user = rfdsm.simulate(rfdsm.Setting(**s, activation="relu_kink_declared_test"), d=40, seed=3)
+    ref = rfdsm.simulate(rfdsm.Setting(**s, activation="relu"), d=40, seed=3)
+    for k in ("train", "test", "score"):
+        assert getattr(user, k) == pytest.approx(getattr(ref, k), rel=1e-8)
+
+
 def test_relu_closed_form_matches_piecewise_quadrature():
     relu = get_activation("relu")
     generic = Activation("relu_generic", relu.fn, kinks=(0.0,))

@@ -128,10 +128,10 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
                               mc_test=mc_test, backend=backend, dtype=dtype)
                 for k in range(n_seeds)]
     except RuntimeError as exc:
-        # the only such failure is the Gauss-Hermite quadrature of features whose norm
-        # |w_i|^2/d is far from 1, which happens at very small d
-        raise ValueError(f"{exc}; at d = {d} the feature norms |w_i|^2/d vary too much: "
-                         "use a larger d") from None
+        # the only such failure is the Gauss-Hermite quadrature: a non-smooth user activation
+        # without declared kinks, or features whose norm |w_i|^2/d is far from 1 (tiny d)
+        raise ValueError(f"{exc}; or, at d = {d}, the feature norms |w_i|^2/d vary too "
+                         "much: try a larger d") from None
     stats = {}
     for key in ERRORS:
         v = np.array([r[key] for r in rows])

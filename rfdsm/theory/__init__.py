@@ -85,15 +85,13 @@ def theory(setting: Setting, *, warm=None, **solver_options) -> Result:
     ``diagnostics["state"]``), used as the starting point of the fixed-point solve.
     ``solver_options`` (e.g. ``tol``, ``max_iter``, ``nodes``) go to the solver.  A solve that
     did not converge returns ``converged=False`` with its residual; it never raises for that.
+    An activation with ``mu0 = E sigma(g) != 0`` has the limit of its centred version
+    ``sigma - mu0`` (``docs/theory.md``, Sec. 0).
     Ridgeless (``lam = 0``) at the interpolation threshold of ``m = 1`` gives ``test = inf``
     (``diagnostics["divergent"]``).
     """
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
-    mu0 = setting.sigma.coefficients[0]
-    if abs(mu0) > 1e-10:
-        raise ValueError(f"activation {setting.activation!r} has mu0 = E sigma(g) = {mu0:.3g}; the "
-                         "asymptotic theory assumes mu0 = 0 (register a centred activation)")
     solver = solver_for(setting)
     t0 = time.perf_counter()
     if solver_options:
