@@ -157,6 +157,37 @@ def hermite_table(z: np.ndarray, K: int) -> np.ndarray:
     return H
 
 
+@numba.njit(parallel=True, cache=True)
+def _add_hermite_projection(vals, z, beta):
+    # beta[k, e] += sum_q vals[e, q] He_k(z[e, q]) / sqrt(k!), by the three-term recurrence
+    # h_k = (z h_{k-1} - sqrt(k-1) h_{k-2}) / sqrt(k) at each node: the nodes differ per
+    # element here, so a shared table (and BLAS) cannot be used, and an (elements, nodes, K+1)
+    # table costs far more memory traffic than the recurrence.
+    K1 = beta.shape[0]
+    inv = np.empty(K1)
+    ratio = np.empty(K1)
+    for k in range(1, K1):
+        inv[k] = 1.0 / math.sqrt(k)
+        ratio[k] = math.sqrt((k - 1) / k)
+    for e in numba.prange(vals.shape[0]):
+        acc = np.zeros(K1)
+        for q in range(vals.shape[1]):
+            v, x = vals[e, q], z[e, q]
+            h_prev, h = 0.0, 1.0
+            acc[0] += v
+            for k in range(1, K1):
+                h_next = x * h * inv[k] - ratio[k] * h_prev
+                h_prev, h = h, h_next
+                acc[k] += v * h
+        for k in range(K1):
+            beta[k, e] += acc[k]
+
+
+@lru_cache(maxsize=None)
+def _gauss_legendre(q: int):
+    return np.polynomial.legendre.leggauss(q)
+
+
 @lru_cache(maxsize=64)
 def _weighted_table(q: int, K: int):
     z, w = _gauss_hermite(q)
@@ -284,7 +315,7 @@ class Activation:
             parts = [self._legendre_pieces(mu[i:i + block], s[i:i + block], K, q, L)
                      for i in range(0, mu.size, block)]
             return np.concatenate([b for b, _ in parts], axis=1), np.concatenate([m for _, m in parts])
-        x, wx = np.polynomial.legendre.leggauss(q)
+        x, wx = _gauss_legendre(q)
         cuts = np.sort(np.clip((np.asarray(self.kinks)[None, :] - mu[:, None]) / s[:, None], -L, L), axis=1)
         edges = np.concatenate([np.full((mu.size, 1), -L), cuts, np.full((mu.size, 1), L)], axis=1)
         beta = np.zeros((K + 1, mu.size))
@@ -294,7 +325,7 @@ class Activation:
             z = (0.5 * (hi + lo))[:, None] + half[:, None] * x[None, :]
             wts = half[:, None] * wx[None, :] * np.exp(-0.5 * z * z) * _INV_SQRT_2PI
             vals = np.asarray(self.fn(mu[:, None] + s[:, None] * z), dtype=float) * wts
-            beta += np.einsum("eq,eqk->ke", vals, hermite_table(z, K))
+            _add_hermite_projection(vals, z, beta)
             m2 += np.einsum("eq,eq->e", vals, vals / np.where(wts > 0, wts, 1.0))
         return beta, m2
 
