@@ -183,6 +183,10 @@ def _add_hermite_projection(vals, z, beta):
             beta[k, e] += acc[k]
 
 
+class QuadratureError(RuntimeError):
+    """The Gaussian quadrature of an activation's moments did not reach its tolerance."""
+
+
 @lru_cache(maxsize=None)
 def _gauss_legendre(q: int):
     return np.polynomial.legendre.leggauss(q)
@@ -306,11 +310,11 @@ class Activation:
             prev = cur
         if nodes is not None:
             return cur
-        raise RuntimeError(f"piecewise quadrature for activation {self.name!r} did not converge "
+        raise QuadratureError(f"piecewise quadrature for activation {self.name!r} did not converge "
                            f"to {QUAD_TOL:g} with {orders[-1]} nodes per piece")
 
     def _legendre_pieces(self, mu, s, K, q, L):
-        block = max(1, (1 << 21) // (q * (K + 2)))  # bounds the (block, q, K+1) Hermite table
+        block = max(1, (1 << 21) // q)  # bounds the (block, q) arrays of nodes and values
         if mu.size > block:
             parts = [self._legendre_pieces(mu[i:i + block], s[i:i + block], K, q, L)
                      for i in range(0, mu.size, block)]
@@ -367,7 +371,7 @@ class Activation:
                 if max(np.abs(cur[0] - prev[0]).max(), np.abs(cur[1] - prev[1]).max()) < QUAD_TOL * scale:
                     return prev_q
             prev, prev_q = cur, q
-        raise RuntimeError(
+        raise QuadratureError(
             f"Gauss-Hermite quadrature for activation {self.name!r} did not converge to "
             f"{QUAD_TOL:g} with {QUAD_ORDERS[-1]} nodes (s up to {s.max():.3g}); if sigma has "
             "kinks or jumps, declare them: register_activation(..., kinks=(x0, ...))"

@@ -902,7 +902,12 @@ def run_cli(args) -> int:
                                            src.parent / "figures")
     try:
         df = load_table(src)
-        writable_dir(out, "--out")
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("\n", " ")) from None
+    except OSError as exc:
+        raise UsageError(f"{str(src)!r}: cannot read the table: {exc.strerror or exc}") from None
+    writable_dir(out, "--out")
+    try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
             make_figures(df, out, formats, kinds, args.x,

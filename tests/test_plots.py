@@ -295,6 +295,17 @@ def test_cli_plot_writes_figures(tmp_path, capsys):
         assert (tmp_path / "figs" / p.split("/")[-1]).stat().st_size > 1000
 
 
+def test_cli_plot_unreadable_input_is_reported_as_such(tmp_path, capsys, monkeypatch):
+    # (root ignores permission bits, so the read failure is simulated)
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(plots, "load_table", refuse)
+    rc = main(["plot", str(tmp_path / "r.csv"), "--out", str(tmp_path / "figs")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot read the table" in err and "--out" not in err
+
+
 def test_cli_plot_csv_with_inf_strings(tmp_path, capsys):
     df = curve_table(psi_ns=(1.0,), ms=(1, INF))
     df["m"] = df["m"].map(lambda m: "inf" if m == INF else str(int(m)))

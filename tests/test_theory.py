@@ -451,6 +451,18 @@ def _softplus_pair():
     return "softplus_uncentred_test", "softplus_centred_test", mu0
 
 
+def test_reregistered_activation_is_not_served_from_a_stale_cache():
+    rfdsm.register_activation("reregistered_test", np.tanh, overwrite=True)
+    s = Setting(2, 1, m=math.inf, t=0.1, lam=0.01, activation="reregistered_test")
+    first = theory(s)
+    rfdsm.register_activation("reregistered_test", lambda x: np.tanh(x) ** 3, overwrite=True)
+    second = theory(s)
+    rfdsm.register_activation("reregistered_other_test", lambda x: np.tanh(x) ** 3, overwrite=True)
+    ref = theory(s.replace(activation="reregistered_other_test"))
+    assert second.test == pytest.approx(ref.test, rel=1e-12)
+    assert abs(second.test - first.test) > 1e-3
+
+
 @pytest.mark.parametrize("m", [1, 4, math.inf])
 @pytest.mark.parametrize("psi_p", [0.5, 4.0])
 def test_uncentred_activation_has_the_centred_limit(m, psi_p):

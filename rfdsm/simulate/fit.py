@@ -123,7 +123,7 @@ HOST = HostOps()
 
 
 def finite_m_moments(act, dr: Draw, m: int, a: float, h: float, block_bytes: int,
-                     chunk: int | None = None, dtype=np.float64, ops=HOST) -> Moments:
+                     chunk: int | None = None, dtype=np.float64, ops=HOST, W=None) -> Moments:
     """Stream the ``n m`` noisy inputs in chunks of data points; accumulate ``F F^T / N``,
     ``Z F^T / N`` and ``|Z|^2 / N`` without ever holding the whole ``p x nm`` feature matrix.
 
@@ -133,7 +133,8 @@ def finite_m_moments(act, dr: Draw, m: int, a: float, h: float, block_bytes: int
     """
     dt = _float_dtype(dtype)
     xp = ops.xp
-    X, W = ops.to_device(dr.X), ops.to_device(dr.W)
+    X = ops.to_device(dr.X)
+    W = ops.to_device(dr.W) if W is None else W  # W: dr.W already on the device
     p, d = W.shape
     n = X.shape[0]
     N = n * m
@@ -172,7 +173,7 @@ def finite_m_moments(act, dr: Draw, m: int, a: float, h: float, block_bytes: int
 
 
 def noise_averaged_moments(act, dr: Draw, a: float, h: float, block_bytes: int,
-                           corr=None, dtype=np.float64, ops=HOST) -> Moments:
+                           corr=None, dtype=np.float64, ops=HOST, W=None) -> Moments:
     """Exact ``U = 1/n sum_nu E_eps phi phi^T`` and ``V = 1/n sum_nu E_eps eps phi^T`` (m = inf).
 
     Given ``x_nu``, the preactivation of feature i is Gaussian with mean
@@ -188,7 +189,7 @@ def noise_averaged_moments(act, dr: Draw, a: float, h: float, block_bytes: int,
     """
     dt = _float_dtype(dtype)
     xp = ops.xp
-    W = ops.to_device(dr.W)
+    W = ops.to_device(dr.W) if W is None else W  # W: dr.W already on the device
     p, d = W.shape
     n = dr.X.shape[0]
     r, rho, rho_max = corr if corr is not None else ops.correlations(W)
@@ -289,9 +290,9 @@ def evaluate_seed(setting, d: int, seed: int, block_bytes: int, chunk: int | Non
     W = ops.to_device(dr.W)
     corr = ops.correlations(W)
     if setting.m == math.inf:
-        mom = noise_averaged_moments(act, dr, a, h, block_bytes, corr, dt, ops)
+        mom = noise_averaged_moments(act, dr, a, h, block_bytes, corr, dt, ops, W)
     else:
-        mom = finite_m_moments(act, dr, int(setting.m), a, h, block_bytes, chunk, dt, ops)
+        mom = finite_m_moments(act, dr, int(setting.m), a, h, block_bytes, chunk, dt, ops, W)
     ops.sync()
     t1 = time.perf_counter()
     K = ridge_solve(mom.S, mom.C, setting.lam, ops)

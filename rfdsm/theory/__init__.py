@@ -21,15 +21,7 @@ from .finite_m import solve_finite_m
 from .m1 import solve_m1
 from .minf import solve_minf
 
-__all__ = ["theory", "theory_curve", "solver_for", "supports"]
-
-
-def supports(m) -> bool:
-    """Whether the asymptotic solver covers ``m`` noise samples: every valid ``m`` (an integer
-    ``>= 1`` or ``math.inf``) is."""
-    if m == math.inf:
-        return True
-    return isinstance(m, (int, np.integer)) and not isinstance(m, bool) and m >= 1
+__all__ = ["theory", "theory_curve", "solver_for"]
 
 
 def solver_for(setting: Setting):

@@ -52,10 +52,9 @@ class GEConstants:
 
 
 @lru_cache(maxsize=256)
-def _ge_constants(activation: str, t: float) -> GEConstants:
-    from ..activations import get_activation
-
-    act = get_activation(activation)
+def _ge_constants(act, t: float) -> GEConstants:
+    # keyed on the Activation object (hashed by identity), not its name: a name registered
+    # again with overwrite=True is another activation
     mu0, mu1, mu_star = act.coefficients
     a, h = math.exp(-t), -math.expm1(-2.0 * t)
     # E[sigma(g) sigma(g')] for two copies sharing x: = E_u[sbar(a u)^2],
@@ -63,16 +62,18 @@ def _ge_constants(activation: str, t: float) -> GEConstants:
     z, w = np.polynomial.hermite_e.hermegauss(160)
     w = w / math.sqrt(2.0 * math.pi)
     beta, _ = act.moments(a * z, np.full_like(z, math.sqrt(h)), 0)
-    cross = float(np.dot(w, beta[0] ** 2))
-    kappa_s2 = max(cross - mu0 * mu0 - a * a * mu1 * mu1, 0.0)
+    # centred before squaring: E_u[sbar(a u)] = mu0, and cross - mu0^2 would lose the digits
+    # of kappa_s^2 to cancellation when |mu0| is large
+    cross_c = float(np.dot(w, (beta[0] - mu0) ** 2))
+    kappa_s2 = max(cross_c - a * a * mu1 * mu1, 0.0)
     mu_star2 = mu_star * mu_star
     kappa_s2 = min(kappa_s2, mu_star2)
     return GEConstants(mu0, mu1, mu_star2, kappa_s2, mu_star2 - kappa_s2)
 
 
 def ge_constants(setting) -> GEConstants:
-    """:class:`GEConstants` of ``setting`` (cached by activation name and ``t``)."""
-    return _ge_constants(setting.activation, float(setting.t))
+    """:class:`GEConstants` of ``setting`` (cached by activation and ``t``)."""
+    return _ge_constants(setting.sigma, float(setting.t))
 
 
 #: Where the edge-correction node of the Marchenko-Pastur rule is evaluated: ``s = 0+``.  The node
