@@ -21,8 +21,11 @@ and linear use closed forms, because Gauss-Hermite converges slowly across a kin
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
+import pickle
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
@@ -226,6 +229,23 @@ def _linear_moments(mu, s, K):
     return beta, mu * mu + s * s
 
 
+#: Where an activation is evaluated to fingerprint it: irregularly spaced, so that two
+#: functions that differ anywhere on [-8, 8] at a scale above ~0.05 almost surely differ here.
+_PROBE_X = np.linspace(-8.0, 8.0, 321) + 0.0123456789
+_PROBE_MU, _PROBE_S = np.array([-0.7, 0.0, 0.4]), np.array([0.3, 1.0, 1.7])
+
+
+def _fingerprint(name, fn, closed_form, kinks) -> str:
+    # Values printed to 12 digits, not their bits: libm may differ in the last ulp between
+    # machines, and a resumed sweep must recognise its own activation there.
+    vals = np.asarray(fn(_PROBE_X.copy()), dtype=float)
+    parts = [name, [f"{k:.12g}" for k in kinks], [f"{v:.12g}" for v in vals]]
+    if closed_form is not None:
+        beta, m2 = closed_form(_PROBE_MU, _PROBE_S, 3)
+        parts.append([f"{v:.12g}" for v in np.concatenate((np.ravel(beta), np.ravel(m2)))])
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True, eq=False)
 class Activation:
     """An activation ``sigma``.
@@ -234,6 +254,12 @@ class Activation:
     given, returns the exact ``(beta, second_moment)``; otherwise Gauss-Hermite quadrature is
     used (``kinks`` lists points where ``sigma`` is not smooth, for the adaptive quadrature of
     the Hermite coefficients).
+
+    Two activations are equal when their contents are (:attr:`fingerprint`: the name, the
+    kinks and the values of ``fn`` and ``closed_form`` at fixed probe points), so caches and
+    sweep hashes see the function, not only its name.  A pickled activation carries its
+    function by value (cloudpickle), so that worker processes and Dask workers need no
+    registration of their own.
     """
 
     name: str
@@ -242,6 +268,26 @@ class Activation:
     closed_form: Callable | None = None
     kinks: tuple = ()
     _numba_code: int | None = None
+    fingerprint: str = ""
+
+    def __post_init__(self):
+        if not self.fingerprint:
+            object.__setattr__(self, "fingerprint",
+                               _fingerprint(self.name, self.fn, self.closed_form, self.kinks))
+
+    def __eq__(self, other):
+        return isinstance(other, Activation) and other.fingerprint == self.fingerprint
+
+    def __hash__(self):
+        return hash(self.fingerprint)
+
+    def __reduce__(self):
+        if _BUILTINS.get(self.name) is self:
+            return (_builtin, (self.name,))
+        import cloudpickle
+
+        payload = cloudpickle.dumps((self.fn, self.closed_form))
+        return (_unpickle, (self.name, payload, self.description, self.kinks, self.fingerprint))
 
     def __call__(self, x):
         return self.fn(x)
@@ -371,10 +417,12 @@ class Activation:
                 if max(np.abs(cur[0] - prev[0]).max(), np.abs(cur[1] - prev[1]).max()) < QUAD_TOL * scale:
                     return prev_q
             prev, prev_q = cur, q
+        # a built-in is smooth or has its kinks declared: the advice would be wrong for it
+        advice = ("" if _BUILTINS.get(self.name) is self else
+                  "; if sigma has kinks or jumps, declare them: register_activation(..., kinks=(x0, ...))")
         raise QuadratureError(
             f"Gauss-Hermite quadrature for activation {self.name!r} did not converge to "
-            f"{QUAD_TOL:g} with {QUAD_ORDERS[-1]} nodes (s up to {s.max():.3g}); if sigma has "
-            "kinks or jumps, declare them: register_activation(..., kinks=(x0, ...))"
+            f"{QUAD_TOL:g} with {QUAD_ORDERS[-1]} nodes (s up to {s.max():.3g}){advice}"
         )
 
 
@@ -402,6 +450,16 @@ def _coefficients(act: Activation) -> tuple[float, float, float]:
 
 
 _REGISTRY: dict[str, Activation] = {}
+_BUILTINS: dict[str, Activation] = {}
+
+
+def _builtin(name: str) -> Activation:
+    return _BUILTINS[name]
+
+
+def _unpickle(name, payload, description, kinks, fingerprint) -> Activation:
+    fn, closed_form = pickle.loads(payload)
+    return Activation(name, fn, description, closed_form, tuple(kinks), None, fingerprint)
 
 
 def register_activation(name: str, fn: Callable, *, description: str = "", kinks=(),
@@ -424,7 +482,10 @@ def register_activation(name: str, fn: Callable, *, description: str = "", kinks
     probe = np.asarray(fn(np.linspace(-3.0, 3.0, 7)), dtype=float)
     if probe.shape != (7,) or not np.all(np.isfinite(probe)):
         raise ValueError(f"activation {name!r} must map arrays elementwise to finite values")
-    act = Activation(name, fn, description, closed_form, tuple(float(k) for k in kinks))
+    try:
+        act = Activation(name, fn, description, closed_form, tuple(float(k) for k in kinks))
+    except Exception as exc:  # the fingerprint evaluates fn (and closed_form) on [-8, 8]
+        raise ValueError(f"activation {name!r} could not be evaluated on [-8, 8]: {exc}") from None
     _REGISTRY[name] = act
     return act
 
@@ -444,14 +505,15 @@ def _relu_centred(x):
     return np.maximum(x, 0.0) - _INV_SQRT_2PI
 
 
-_REGISTRY["tanh"] = Activation("tanh", np.tanh, "tanh(x)", _numba_code=_TANH)
-_REGISTRY["erf"] = Activation(
+_BUILTINS["tanh"] = Activation("tanh", np.tanh, "tanh(x)", _numba_code=_TANH)
+_BUILTINS["erf"] = Activation(
     "erf", lambda x: special.erf(np.asarray(x) * _INV_SQRT2), "erf(x/sqrt(2)) = 2 Phi(x) - 1",
     _numba_code=_ERF,
 )
-_REGISTRY["relu"] = Activation(
+_BUILTINS["relu"] = Activation(
     "relu", _relu_centred, "centred ReLU: max(x, 0) - 1/sqrt(2 pi)", _relu_moments, (0.0,), _RELU
 )
-_REGISTRY["linear"] = Activation(
+_BUILTINS["linear"] = Activation(
     "linear", lambda x: np.asarray(x, dtype=float) * 1.0, "x", _linear_moments, (), _LINEAR
 )
+_REGISTRY.update(_BUILTINS)

@@ -2,6 +2,10 @@
 
 Every subcommand validates its arguments at the boundary: a bad value prints one line
 ``rfdsm: error: ...`` on stderr and exits with status 2, never a traceback.
+
+Exit status: 0 success; 1 the command ran but its result is not trustworthy (``simulate`` or
+``theory`` not converged, ``validate`` with a failed setting) or an unexpected error; 2 a bad
+argument or input; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -45,8 +49,21 @@ def int_at_least(low):
     return parse
 
 
+def int_between(low, high):
+    def parse(text):
+        v = int_at_least(low)(text)
+        if v > high:
+            raise argparse.ArgumentTypeError(f"expected an integer between {low} and {high}, "
+                                             f"got {text!r}")
+        return v
+    return parse
+
+
 positive_int = int_at_least(1)
 nonneg_int = int_at_least(0)
+
+EXIT_STATUS = ("exit status: 0 converged; 1 not converged (the numbers are printed but not "
+               "trustworthy) or an unexpected error; 2 bad argument")
 
 
 def writable_dir(path, option: str) -> None:
@@ -101,7 +118,8 @@ def _fmt(x, se=None):
 
 def print_result(res, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(res.to_dict(), indent=2))
+        # strict JSON: Result.to_dict writes NaN as null and inf as "inf"
+        print(json.dumps(res.to_dict(), indent=2, allow_nan=False))
         return
     st = res.setting
     m = "inf" if st.m == math.inf else st.m
@@ -110,9 +128,23 @@ def print_result(res, as_json: bool) -> None:
     for k in ("train", "test", "score"):
         print(f"  {k:6s} {_fmt(getattr(res, k), getattr(res, k + '_se'))}")
     print(f"  bayes  {st.bayes:.6g}  (a^2 = exp(-2t))")
-    if res.evaluator == "theory":
-        print(f"  converged={res.converged} residual={_fmt(res.residual)} iterations={res.iterations}")
+    diag = res.diagnostics
+    if "test_mc" in diag:
+        print(f"  Monte Carlo on {diag['mc_samples']} samples: test "
+              f"{_fmt(diag['test_mc'], _finite_or_none(diag['test_mc_se']))}, score "
+              f"{_fmt(diag['score_mc'], _finite_or_none(diag['score_mc_se']))}")
+    if diag.get("skipped_seeds"):
+        print(f"  skipped seeds {', '.join(map(str, diag['skipped_seeds']))} "
+              f"(--skip-failed): {diag['skipped_reason']}")
+    extra = f" iterations={res.iterations}" if res.evaluator == "theory" else ""
+    print(f"  converged={res.converged} residual={_fmt(res.residual)}{extra}")
+    if not res.converged:
+        print("  NOT CONVERGED: these numbers are not reliable (exit status 1)")
     print(f"  wall time {res.wall_time:.3g} s")
+
+
+def _finite_or_none(x):
+    return x if x is not None and math.isfinite(x) else None
 
 
 def _cmd_simulate(args) -> int:
@@ -125,11 +157,12 @@ def _cmd_simulate(args) -> int:
         raise UsageError(str(exc)) from None
     try:
         res = simulate(setting, d=args.d, seed=args.seed, n_seeds=args.seeds, mc_test=args.mc_test,
-                       backend=args.backend, dtype=args.dtype)
+                       backend=args.backend, dtype=args.dtype, skip_failed=args.skip_failed)
     except ValueError as exc:  # e.g. --backend gpu without CuPy or a CUDA device
-        raise UsageError(str(exc)) from None
+        raise UsageError(str(exc).replace("skip_failed=True (CLI: --skip-failed)",
+                                          "--skip-failed")) from None
     print_result(res, args.json)
-    return 0
+    return 0 if res.converged else 1
 
 
 def _cmd_theory(args) -> int:
@@ -144,17 +177,26 @@ def _cmd_theory(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rfdsm", description=__doc__.splitlines()[0])
+    from .simulate import MC_TEST_MAX
+
+    parser = _Parser(prog="rfdsm", description=__doc__.splitlines()[0],
+                     epilog="exit status: 0 success; 1 not converged / failed validation / "
+                            "unexpected error; 2 bad argument; 130 interrupted")
     parser.add_argument("--version", action="version", version=f"rfdsm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("simulate", help="finite-size simulation of one setting")
+    p = sub.add_parser("simulate", help="finite-size simulation of one setting",
+                       epilog=EXIT_STATUS)
     add_setting_arguments(p)
     p.add_argument("--d", type=positive_int, required=True, help="dimension")
     p.add_argument("--seed", type=nonneg_int, default=0, help="first seed")
     p.add_argument("--seeds", type=positive_int, default=1, help="number of seeds")
-    p.add_argument("--mc-test", type=nonneg_int, default=0,
-                   help="also estimate test/score errors by Monte Carlo on this many fresh samples")
+    p.add_argument("--mc-test", type=int_between(0, MC_TEST_MAX), default=0,
+                   help="also estimate test/score errors by Monte Carlo on this many fresh "
+                        f"samples per seed (at most {MC_TEST_MAX})")
+    p.add_argument("--skip-failed", action="store_true",
+                   help="keep the other seeds when one seed's quadrature fails (tiny d); the "
+                        "skipped seeds are listed in the output")
     p.add_argument("--backend", choices=["cpu", "gpu"], default="cpu",
                    help="cpu (default) or gpu (needs CuPy and a CUDA device)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
@@ -162,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=_cmd_simulate)
 
-    p = sub.add_parser("theory", help="asymptotic (d -> inf) errors of one setting")
+    p = sub.add_parser("theory", help="asymptotic (d -> inf) errors of one setting",
+                       epilog=EXIT_STATUS)
     add_setting_arguments(p)
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=_cmd_theory)
@@ -198,4 +241,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # ``python -m rfdsm.cli`` runs this file as __main__, a second copy of the module: the
+    # subcommands raise rfdsm.cli.UsageError, which __main__'s handler would not catch.
+    from rfdsm.cli import main as _main
+
+    sys.exit(_main())

@@ -110,11 +110,22 @@ def load_table(path) -> pd.DataFrame:
     if not path.exists():
         raise ValueError(f"DIR: {str(path)!r} does not exist")
     if path.is_file():
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
-        raise ValueError(f"DIR: {str(path)!r} is neither a directory nor a .parquet/.csv file")
+        if path.suffix not in (".parquet", ".csv"):
+            raise ValueError(f"DIR: {str(path)!r} is neither a directory nor a .parquet/.csv file")
+        kind = path.suffix[1:].upper()
+        try:
+            df = pd.read_parquet(path) if kind == "PARQUET" else pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"DIR: {str(path)!r} is an empty file (not even a header line); "
+                             "expected a result table written by rfdsm sweep") from None
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            # pandas/pyarrow parse errors (ArrowInvalid is a ValueError) say nothing of the file
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"DIR: {str(path)!r} is not a readable {kind} table: {first}") from None
+        if len(df) == 0:
+            raise ValueError(f"DIR: {str(path)!r} has a header but no rows "
+                             f"(columns: {list(df.columns)})")
+        return df
     from .sweep import load_results
 
     return load_results(path)
@@ -154,15 +165,24 @@ def _drop_unconverged(agg: pd.DataFrame, what: str) -> pd.DataFrame:
     if bad.any():
         warnings.warn(f"{what}: {int(bad.sum())} theory point(s) did not converge and are "
                       "left out of the figure", RuntimeWarning, stacklevel=3)
-    return agg[~bad]
+    out = agg[~bad]
+    out.attrs["dropped_unconverged"] = int(bad.sum())
+    return out
 
 
 def _require_finite(agg: pd.DataFrame, errors, what: str) -> None:
-    """Refuse to draw a figure (or a row of panels) that would hold no point at all."""
+    """Refuse to draw a figure (or a row of panels) that would hold no point at all.
+
+    The message says what the values are: NaN/inf/missing in the rows that were kept, and
+    how many unconverged theory points were left out before (those are not the NaN ones)."""
     empty = [e for e in errors if not np.isfinite(agg[e].to_numpy(dtype=float)).any()]
     if empty:
-        raise ValueError(f"{what}: no finite value of {', '.join(empty)} left after dropping "
-                         "unconverged theory points; nothing to draw")
+        dropped = agg.attrs.get("dropped_unconverged", 0)
+        kept = (f"all {len(agg)} remaining row(s) hold NaN, inf or nothing in that column"
+                if len(agg) else "no row is left")
+        note = f" after leaving out {dropped} unconverged theory point(s)" if dropped else ""
+        raise ValueError(f"{what}: no finite value of {', '.join(empty)}: {kept}{note}; "
+                         "nothing to draw")
 
 
 def _pick_d(sim: pd.DataFrame, d) -> pd.DataFrame:

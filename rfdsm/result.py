@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ._version import __version__
 from .setting import Setting
 
@@ -16,14 +18,31 @@ ERRORS = ("train", "test", "score")
 
 
 def _json_number(x):
-    if x is None:
-        return None
-    if isinstance(x, int) and not isinstance(x, bool):
+    """Strict JSON (RFC 8259 has no NaN or Infinity) for any value a Result holds.
+
+    NaN becomes ``null`` (a value that does not exist, e.g. the standard error of one Monte
+    Carlo sample); ``+-inf`` becomes the string ``"inf"``/``"-inf"`` (so ``m = inf`` stays
+    readable, and ``float("inf")`` parses it back); NumPy scalars become Python numbers;
+    dicts, lists, tuples and arrays are converted element by element.
+    """
+    if x is None or isinstance(x, (bool, str)):
         return x
-    x = float(x)
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        if math.isnan(x):
+            return None
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return x
+    if isinstance(x, dict):
+        return {str(k): _json_number(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_json_number(v) for v in x]
+    return str(x)
 
 
 @dataclass(frozen=True)
@@ -60,28 +79,27 @@ class Result:
         return self.test - self.train
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary (``inf`` written as the string ``"inf"``)."""
+        """A dictionary that is strict JSON: ``json.dumps(..., allow_nan=False)`` accepts it.
+
+        NaN is written as ``null`` and ``+-inf`` as the string ``"inf"``/``"-inf"`` (``m = inf``
+        is ``"m": "inf"``), everywhere including ``per_seed`` and ``diagnostics``.
+        """
         out: dict[str, Any] = {"evaluator": self.evaluator}
-        out.update({k: _json_number(v) if k == "m" else v for k, v in self.setting.to_dict().items()})
+        out.update(self.setting.to_dict())
         for k in ("d", "n", "p"):
             out[k] = getattr(self, k)
         for k in ERRORS:
-            out[k] = _json_number(getattr(self, k))
-            out[f"{k}_se"] = _json_number(getattr(self, f"{k}_se"))
+            out[k] = getattr(self, k)
+            out[f"{k}_se"] = getattr(self, f"{k}_se")
         out["bayes"] = self.setting.bayes
         out["converged"] = bool(self.converged)
-        out["residual"] = _json_number(self.residual)
+        out["residual"] = self.residual
         out["iterations"] = self.iterations
         out["wall_time"] = self.wall_time
-        out["per_seed"] = [
-            {k: (_json_number(v) if isinstance(v, float) else v) for k, v in row.items()}
-            for row in self.per_seed
-        ]
-        out["diagnostics"] = {
-            k: (_json_number(v) if isinstance(v, float) else v) for k, v in self.diagnostics.items()
-        }
+        out["per_seed"] = list(self.per_seed)
+        out["diagnostics"] = dict(self.diagnostics)
         out["version"] = __version__
-        return out
+        return _json_number(out)
 
     def rows(self) -> list[dict[str, Any]]:
         """Tidy rows: one per seed for a simulation, a single row for the theory."""

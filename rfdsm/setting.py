@@ -13,45 +13,101 @@ import math
 import operator
 from dataclasses import dataclass, fields
 
-from .activations import get_activation, registered_activations
+import numpy as np
+
+from .activations import Activation, get_activation, registered_activations
 
 __all__ = ["Setting", "parse_m"]
 
 
-def _number(name: str, value, allowed: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be {allowed}, got {value!r}") from None
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"{name} must be {allowed}, got NaN")
-    return value
+#: The largest finite ``m``: beyond ``2**53`` not every integer is a float, and the solvers and
+#: the simulator's size checks compute with ``float(m)``, so a larger ``m`` would silently
+#: become another one.  (Its effect is already that of ``m = inf`` to ~1e-16.)
+M_MAX = 2**53
+
+_INF_SPELLINGS = ("inf", "infinity", "+inf")
+
+
+def _show(value) -> str:
+    # a 400-digit integer in an error line helps nobody
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
+
+
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _number(name: str, value, allowed: str, ok=lambda v: True) -> float:
+    """``value`` as a float, or a ValueError ``"<name> must be <allowed>, got <value>"``.
+
+    Booleans are refused: ``float(True) == 1.0``, but a flag passed as a ratio or a time is a
+    mistake, not a value.  Integers too large for a float are refused here instead of escaping
+    as OverflowError, and so are NaN and values for which ``ok`` is false.
+    """
+    bad = ValueError(f"{name} must be {allowed}, got {_show(value)}")
+    if _is_bool(value):
+        raise bad
+    try:
+        x = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be {allowed}, got {_show(value)}, which is too large "
+                         "for a float") from None
+    except (TypeError, ValueError):
+        raise bad from None
+    if math.isnan(x) or not ok(x):
+        raise bad
+    return x
 
 
 def parse_m(value) -> int | float:
-    """Normalise ``m``: a finite integer >= 1, or ``math.inf`` (also spelled ``"inf"``)."""
-    allowed = "an integer >= 1 or inf"
-    if isinstance(value, bool):
-        raise ValueError(f"m must be {allowed}, got {value!r}")
+    """Normalise ``m``: an exact integer ``1 <= m <= 2**53``, or ``math.inf``.
+
+    ``inf`` is spelled ``math.inf`` (any float infinity) or the string ``"inf"``; an integer is
+    a Python/NumPy integer, an integral float, or its text.  Refused: booleans, fractions, NaN,
+    integers above ``2**53`` (they do not survive ``float(m)``), floats above ``2**53`` (they
+    are not exact: ``float(2**53 + 1) == 2**53``) and text that overflows a float (``"1e400"``
+    is not a way to write inf).
+    """
+    allowed = f"an integer between 1 and 2**53 = {M_MAX} or inf"
+    bad = ValueError(f"m must be {allowed}, got {_show(value)}")
+    if _is_bool(value):
+        raise bad
     if isinstance(value, str):
         text = value.strip().lower()
-        if text in ("inf", "infinity", "+inf"):
+        if text in _INF_SPELLINGS:
             return math.inf
         try:
-            value = float(text)
+            value = int(text, 10)  # exact, also beyond 2**53
         except ValueError:
-            raise ValueError(f"m must be {allowed}, got {value!r}") from None
-    value = _number("m", value, allowed)
-    if value == math.inf:
+            try:
+                value = float(text)
+            except ValueError:
+                raise bad from None
+            if math.isinf(value) and "inf" not in text:
+                raise ValueError(f"m must be {allowed}, got {_show(text)}, which overflows a "
+                                 "float; write inf for the exact noise average") from None
+    if not isinstance(value, (float, np.floating)):
+        try:
+            exact = operator.index(value)  # Python and NumPy integers, exactly
+        except TypeError:
+            exact = None
+        if exact is not None:
+            if not 1 <= exact <= M_MAX:
+                raise bad
+            return int(exact)
+    x = _number("m", value, allowed)
+    if x == math.inf:
         return math.inf
-    if not math.isfinite(value) or value < 1 or value != int(value):
-        raise ValueError(f"m must be {allowed}, got {value!r}")
-    return int(value)
+    if x > M_MAX:
+        raise ValueError(f"m must be {allowed}, got {_show(value)}: a float above 2**53 is not "
+                         "an exact integer; give m as an integer")
+    if not (x >= 1 and x == int(x)):
+        raise bad
+    return int(x)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Setting:
     """One point of the model of ``docs/model.md``.
 
@@ -67,9 +123,13 @@ class Setting:
         Diffusion time; ``a = exp(-t)``, ``h = 1 - exp(-2t)``.
     lam : float >= 0
         Ridge; ``0`` means the ridgeless limit ``lam -> 0+`` (minimum-norm interpolator).
-    activation : str
+    activation : str or Activation
         Name of a registered activation (``tanh``, ``erf``, ``relu``, ``linear`` or one added
-        with :func:`rfdsm.register_activation`).
+        with :func:`rfdsm.register_activation`), or an :class:`rfdsm.Activation`.  The setting
+        keeps the activation object itself (``setting.sigma``), resolved once here:
+        re-registering the name later does not change this setting, equality and hashing see
+        the function's content, and a pickled setting carries the function to worker
+        processes.  ``setting.activation`` is the name.
     """
 
     psi_n: float
@@ -81,25 +141,31 @@ class Setting:
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        for name in ("psi_n", "psi_p"):
-            v = _number(name, getattr(self, name), "a finite number > 0")
-            if not (math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-            set_(name, v)
+        positive = lambda v: math.isfinite(v) and v > 0  # noqa: E731
+        for name in ("psi_n", "psi_p", "t"):
+            set_(name, _number(name, getattr(self, name), "a finite number > 0", positive))
         set_("m", parse_m(self.m))
-        t = _number("t", self.t, "a finite number > 0")
-        if not (math.isfinite(t) and t > 0):
-            raise ValueError(f"t must be a finite number > 0, got {t!r}")
-        set_("t", t)
-        lam = _number("lam", self.lam, "a finite number >= 0 (0 = ridgeless limit)")
-        if not (math.isfinite(lam) and lam >= 0):
-            raise ValueError(f"lam must be a finite number >= 0 (0 = ridgeless limit), got {lam!r}")
-        set_("lam", lam)
-        if not isinstance(self.activation, str) or self.activation not in registered_activations():
+        set_("lam", _number("lam", self.lam, "a finite number >= 0 (0 = ridgeless limit)",
+                            lambda v: math.isfinite(v) and v >= 0))
+        act = self.activation
+        if isinstance(act, Activation):
+            set_("activation", act.name)
+        elif isinstance(act, str) and act in registered_activations():
+            act = get_activation(act)
+        else:
             raise ValueError(
-                f"activation must be one of {sorted(registered_activations())}, "
-                f"got {self.activation!r}"
+                f"activation must be one of {sorted(registered_activations())} or an "
+                f"rfdsm.Activation, got {act!r}"
             )
+        set_("_sigma", act)
+
+    def __eq__(self, other):
+        if not isinstance(other, Setting):
+            return NotImplemented
+        return self.to_dict() == other.to_dict() and self._sigma == other._sigma
+
+    def __hash__(self):
+        return hash((tuple(self.to_dict().values()), self._sigma))
 
     # Derived quantities of docs/model.md ------------------------------------------------------
     @property
@@ -119,8 +185,8 @@ class Setting:
 
     @property
     def sigma(self):
-        """The :class:`rfdsm.activations.Activation` object."""
-        return get_activation(self.activation)
+        """The :class:`rfdsm.activations.Activation` object (fixed at construction)."""
+        return self._sigma
 
     def sizes(self, d: int) -> tuple[int, int]:
         """``(n, p) = (round(psi_n d), round(psi_p d))`` at dimension ``d``; both must be >= 1."""
@@ -132,7 +198,10 @@ class Setting:
             raise ValueError(f"d must be an integer >= 1, got {d!r}") from None
         if d < 1:
             raise ValueError(f"d must be an integer >= 1, got {d!r}")
-        n, p = round(self.psi_n * d), round(self.psi_p * d)
+        try:
+            n, p = round(self.psi_n * d), round(self.psi_p * d)
+        except OverflowError:
+            raise ValueError(f"d must be an integer >= 1 that fits a float, got {_show(d)}") from None
         if n < 1 or p < 1:
             raise ValueError(
                 f"d = {d} gives n = {n}, p = {p}; d must be large enough that "
@@ -145,6 +214,7 @@ class Setting:
         unknown = set(changes) - set(values)
         if unknown:
             raise ValueError(f"unknown setting parameter(s): {sorted(unknown)}")
+        values["activation"] = self._sigma
         values.update(changes)
         return Setting(**values)
 

@@ -54,7 +54,10 @@ def test_simulate_text(capsys):
     (["--psi-n", "0.01", "--psi-p", "2", "--d", "10"], "round"),
     (["--psi-p", "2", "--d", "10"], "--psi-n"),
     (["--psi-n", "1e12", "--psi-p", "2", "--d", "10"], "GiB"),
-    (["--psi-n", "2", "--psi-p", "4", "--m", "1e30", "--d", "10"], "GiB"),
+    (["--psi-n", "2", "--psi-p", "4", "--m", "1000000000", "--d", "10"], "GiB"),
+    (["--psi-n", "2", "--psi-p", "4", "--m", "1e30", "--d", "10"], "m must"),  # > 2**53: inexact
+    (["--psi-n", "1", "--psi-p", "2", "--m", "1e400", "--d", "10"], "m must"),  # not a way to say inf
+    (["--psi-n", "1", "--psi-p", "2", "--m", "9007199254740993", "--d", "10"], "m must"),
     (["--psi-n", "2", "--psi-p", "50", "--m", "inf", "--d", "3"], "larger d"),
 ])
 def test_bad_arguments_one_line_exit_2(args, word, capsys):
@@ -69,3 +72,19 @@ def test_console_script_exit_code():
     proc = subprocess.run([sys.executable, "-m", "rfdsm.cli", "simulate", "--psi-n", "1", "--psi-p", "1",
                            "--m", "0", "--d", "5"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "m must be" in proc.stderr
+
+
+def test_module_entry_point_reports_subcommand_usage_errors_with_exit_2(tmp_path):
+    # python -m rfdsm.cli runs cli.py as __main__; errors raised by subcommand modules (they
+    # import rfdsm.cli.UsageError) must still be usage errors, not "unexpected" (exit 1)
+    (tmp_path / "empty.csv").write_text("")
+    proc = subprocess.run([sys.executable, "-m", "rfdsm.cli", "plot", str(tmp_path / "empty.csv")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "UsageError" not in proc.stderr
+
+
+def test_help_documents_exit_status(capsys):
+    for cmd in ("simulate", "theory"):
+        code, out, _ = run([cmd, "--help"], capsys)
+        assert code == 0 and "exit status" in out and "not converged" in out

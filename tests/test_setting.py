@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from rfdsm import Setting
@@ -53,3 +54,43 @@ def test_replace_revalidates():
         s.replace(t=-1)
     with pytest.raises(ValueError, match="unknown"):
         s.replace(q=1)
+
+
+@pytest.mark.parametrize("name", ["psi_n", "psi_p", "t", "lam"])
+@pytest.mark.parametrize("flag", [True, np.True_], ids=["bool", "np.bool_"])
+def test_booleans_are_not_numbers(name, flag):
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        Setting(**{"psi_n": 1.0, "psi_p": 2.0, name: flag})
+
+
+@pytest.mark.parametrize("name", ["psi_n", "psi_p", "t", "lam", "m"])
+def test_integers_beyond_float_range_name_the_parameter(name):
+    # float(10**400) raises OverflowError; it must be a ValueError naming the parameter
+    with pytest.raises(ValueError, match=f"^{name} must be") as err:
+        Setting(**{"psi_n": 1.0, "psi_p": 2.0, name: 10**400})
+    assert len(str(err.value)) < 200  # the 401 digits are not printed
+
+
+@pytest.mark.parametrize("m", [
+    2**53 + 1,                 # int: float(m) would silently be 2**53
+    str(2**53 + 1),
+    float(2**54),              # float above 2**53: not an exact integer
+    1e300,
+    "1e400",                   # overflows to inf: not a way to write inf
+    np.True_,
+])
+def test_m_must_be_exact(m):
+    with pytest.raises(ValueError, match="^m must be"):
+        Setting(1.0, 2.0, m=m)
+    # the exact values next to the refused ones are kept as they are
+    assert Setting(1, 1, m=2**53).m == 2**53 and Setting(1, 1, m=str(2**53)).m == 2**53
+    with pytest.raises(ValueError, match="^m must be"):
+        Setting(1, 1, m="-inf")
+    assert Setting(1, 1, m="1e3").m == 1000 and isinstance(Setting(1, 1, m="1e3").m, int)
+    assert Setting(1, 1, m=np.int64(4)).m == 4
+    assert Setting(1, 1, m=float("inf")).m == math.inf and Setting(1, 1, m=" Inf ").m == math.inf
+
+
+def test_sizes_refuses_a_dimension_beyond_float_range():
+    with pytest.raises(ValueError, match="^d must be"):
+        Setting(1, 1).sizes(10**400)

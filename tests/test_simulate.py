@@ -241,7 +241,7 @@ def test_simulate_rejects_bad_arguments():
     with pytest.raises(ValueError, match="GiB"):
         rfdsm.simulate(Setting(1e12, 1), d=10)
     with pytest.raises(ValueError, match="GiB"):
-        rfdsm.simulate(Setting(1, 1, m=10**30), d=10)
+        rfdsm.simulate(Setting(1, 1, m=10**12), d=10)  # m above 2**53 is refused by Setting
     with pytest.raises(ValueError, match="^n_seeds must be"):
         rfdsm.simulate(s, d=10, n_seeds=0)
     with pytest.raises(ValueError, match="^seed must be"):

@@ -174,8 +174,8 @@ BAD_CONFIGS = {
     "psi_n inf": (variant(grid__psi_n=[math.inf]), "psi_n must be a finite number > 0"),
     "t zero": (variant(grid__t=0), "grid.t: t must be a finite number > 0"),
     "lam negative": (variant(grid__lam=-0.1), "grid.lam: lam must be a finite number >= 0"),
-    "m zero": (variant(grid__m=[0]), "grid.m: m must be an integer >= 1 or inf"),
-    "m fractional": (variant(grid__m=[1.5]), "m must be an integer >= 1 or inf"),
+    "m zero": (variant(grid__m=[0]), "grid.m: m must be an integer"),
+    "m fractional": (variant(grid__m=[1.5]), "grid.m: m must be an integer"),
     "activation unknown": (variant(grid__activation="sine"), "activation must be one of"),
     "d zero": (variant(simulate__d=0), "simulate.d must be an integer >= 1"),
     "d too small": (variant(grid__psi_n=0.1, simulate__d=4), "simulate.d = 4 with psi_n = 0.1"),
@@ -261,8 +261,8 @@ def test_ranges_tasks_and_curves(tmp_path):
     # (setting, d, seed).
     assert len(theory) == 4 and all(t["rows"] == 5 for t in theory)
     for t in theory:
-        assert [s["psi_p"] for s in t["settings"]] == [0.25, 0.5, 1.0, 2.0, 4.0]
-        assert len({(s["psi_n"], s["m"]) for s in t["settings"]}) == 1
+        assert [s.psi_p for s in t["settings"]] == [0.25, 0.5, 1.0, 2.0, 4.0]
+        assert len({(s.psi_n, s.m) for s in t["settings"]}) == 1
     assert len(sim) == 2 * 2 * 2 * 2
     assert len({t["key"] for t in tasks}) == len(tasks)
     # The hash ignores names and spelling, not the work.
@@ -482,11 +482,13 @@ def test_dask_local_cluster_equals_serial(tmp_path, fake_theory):
 
 
 def test_unreachable_scheduler_is_a_usage_error(tmp_path, capsys, monkeypatch):
-    def refuse(address, timeout, set_as_default):
+    def refuse(address, timeout):
         raise OSError(f"Timed out trying to connect to {address}")
 
-    distributed = pytest.importorskip("distributed")
-    monkeypatch.setattr(distributed, "Client", refuse)
+    pytest.importorskip("distributed")
+    # The connection probe that precedes any Client (a real refused connection would cost
+    # the whole connect timeout; tests/test_sweep_hardening.py has a real one).
+    monkeypatch.setattr(importlib.import_module("rfdsm.sweep.runner"), "_probe_scheduler", refuse)
     path = write(tmp_path / "c.toml", SIM_TOML)
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--scheduler",
                  "tcp://127.0.0.1:9", "--quiet"]) == 2

@@ -456,11 +456,14 @@ def test_reregistered_activation_is_not_served_from_a_stale_cache():
     s = Setting(2, 1, m=math.inf, t=0.1, lam=0.01, activation="reregistered_test")
     first = theory(s)
     rfdsm.register_activation("reregistered_test", lambda x: np.tanh(x) ** 3, overwrite=True)
-    second = theory(s)
+    # a setting built after the re-registration sees the new function ...
+    second = theory(s.replace(activation="reregistered_test"))
     rfdsm.register_activation("reregistered_other_test", lambda x: np.tanh(x) ** 3, overwrite=True)
     ref = theory(s.replace(activation="reregistered_other_test"))
     assert second.test == pytest.approx(ref.test, rel=1e-12)
     assert abs(second.test - first.test) > 1e-3
+    # ... and the earlier one keeps the function it was built with (rfdsm.Setting)
+    assert theory(s).test == first.test
 
 
 @pytest.mark.parametrize("m", [1, 4, math.inf])

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from ..activations import QuadratureError
+from ..activations import _BUILTINS, QuadratureError
 from ..result import ERRORS, Result
 from ..setting import Setting
 from . import fit
@@ -33,6 +33,12 @@ SERIES_BOUND_OK = 1e-8
 #: faster on 2 cores; at d = 300, p = 1200 two threads win), so they run on one thread.
 SMALL_P = 512
 _controller = None
+
+#: Most Monte Carlo test samples per seed.  The Monte Carlo estimate only checks the exact
+#: population errors that :func:`simulate` returns anyway; at this size its relative standard
+#: error is ~1e-4, it keeps 16 bytes per sample (1.6 GB) and costs ~2 p d flops per sample
+#: (minutes at d = 100, p = 400).  Beyond it a run would only burn time and memory.
+MC_TEST_MAX = 10**8
 
 
 def _blas_threads_for(p: int):
@@ -87,7 +93,8 @@ def simulate_seed(setting: Setting, d: int, seed: int, *, block_bytes: int | Non
 
 def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
              block_bytes: int | None = None, chunk: int | None = None,
-             mc_test: int = 0, backend: str = "cpu", dtype=np.float64) -> Result:
+             mc_test: int = 0, backend: str = "cpu", dtype=np.float64,
+             skip_failed: bool = False) -> Result:
     """Simulate ``setting`` at dimension ``d`` (``n = round(psi_n d)``, ``p = round(psi_p d)``).
 
     Parameters
@@ -99,7 +106,8 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
         Default: ``fit.DEFAULT_BLOCK_BYTES`` on the CPU, ``gpu.DEFAULT_BLOCK_BYTES`` on a GPU.
     chunk : data points per block for finite ``m`` (overrides ``block_bytes``; for tests).
     mc_test : if > 0, also estimate test and score errors by Monte Carlo on that many fresh
-        samples (reported in ``diagnostics``; the returned errors are the exact ones).
+        samples (reported in ``diagnostics``; the returned errors are the exact ones); at most
+        :data:`MC_TEST_MAX` per seed.
     backend : ``"cpu"`` (NumPy/BLAS and Numba) or ``"gpu"`` (CuPy; the same algorithm and the
         same random draws, so float64 results agree with the CPU to rounding).
     dtype : ``np.float64`` (default) or ``np.float32``: precision of the streamed dense
@@ -110,6 +118,12 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
         the solve amplifies rounding, and more for an activation with a large mean
         ``mu0 = E sigma(g)`` (rounding of the mean feature; ``tanh + 3``: ~3e-6), which is
         better centred first.
+    skip_failed : a seed whose Gauss-Hermite quadrature fails (at tiny ``d``, where the
+        feature norms ``|w_i|^2/d`` spread widely) raises a ValueError naming the failed
+        seeds, by default.  With ``skip_failed=True`` the result keeps the other seeds and
+        lists the failed ones in ``diagnostics["skipped_seeds"]`` (with the reason in
+        ``diagnostics["skipped_reason"]``); the mean is then over the kept seeds only, a
+        selection of draws with less spread-out ``W``.  If every seed fails it still raises.
     """
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
@@ -118,23 +132,38 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
     seed = _check_int("seed", seed, 0)
     n_seeds = _check_int("n_seeds", n_seeds, 1)
     mc_test = _check_int("mc_test", mc_test, 0)
+    if mc_test > MC_TEST_MAX:
+        raise ValueError(f"mc_test must be an integer between 0 and {MC_TEST_MAX} (Monte Carlo "
+                         f"samples per seed), got {mc_test}")
+    if not isinstance(skip_failed, (bool, np.bool_)):
+        raise ValueError(f"skip_failed must be True or False, got {skip_failed!r}")
     if block_bytes is not None:
         block_bytes = _check_int("block_bytes", block_bytes, 1)
     backend = _check_backend(backend)
     dtype = _check_dtype(dtype)
     if chunk is not None:
         chunk = _check_int("chunk", chunk, 1)
-    _check_memory(setting, d, n, p, block_bytes)
+    _check_memory(setting, d, n, p, block_bytes, mc_test)
     t0 = time.perf_counter()
-    try:
-        rows = [simulate_seed(setting, d, seed + k, block_bytes=block_bytes, chunk=chunk,
-                              mc_test=mc_test, backend=backend, dtype=dtype)
-                for k in range(n_seeds)]
-    except QuadratureError as exc:
-        # the only such failure is the Gauss-Hermite quadrature: a non-smooth user activation
-        # without declared kinks, or features whose norm |w_i|^2/d is far from 1 (tiny d)
-        raise ValueError(f"{exc}; or, at d = {d}, the feature norms |w_i|^2/d vary too "
-                         "much: try a larger d") from None
+    rows, failed = [], []
+    for k in range(n_seeds):
+        try:
+            rows.append(simulate_seed(setting, d, seed + k, block_bytes=block_bytes, chunk=chunk,
+                                      mc_test=mc_test, backend=backend, dtype=dtype))
+        except QuadratureError as exc:
+            failed.append((seed + k, exc))
+    skipped = {}
+    if failed:
+        reason = _quadrature_reason(setting, d, failed[0][1])
+        seeds = ", ".join(str(s) for s, _ in failed)
+        what = (f"the quadrature failed for seed(s) {seeds} ({len(failed)} of {n_seeds}) "
+                f"at d = {d}: {reason}")
+        if not rows:
+            raise ValueError(what)
+        if not skip_failed:
+            raise ValueError(f"{what}; skip_failed=True (CLI: --skip-failed) keeps the "
+                             f"{len(rows)} other seed(s)")
+        skipped = {"skipped_seeds": [s for s, _ in failed], "skipped_reason": reason}
     stats = {}
     for key in ERRORS:
         v = np.array([r[key] for r in rows])
@@ -142,8 +171,8 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
             raise FloatingPointError(f"simulation produced a non-finite {key} error: {v}")
         stats[key] = float(v.mean())
         stats[f"{key}_se"] = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else None
-    diagnostics = dict(rows[0]["diagnostics"])
-    if n_seeds > 1:
+    diagnostics = {**rows[0]["diagnostics"], **skipped}
+    if len(rows) > 1:
         diagnostics["per_seed_diagnostics"] = [r["diagnostics"] for r in rows]
     per_seed = tuple({k: r[k] for k in ("seed", "train", "test", "score", "wall_time")} for r in rows)
     bound = max(max(r["diagnostics"].get("series_bound", 0.0),
@@ -153,13 +182,30 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
                   wall_time=time.perf_counter() - t0, diagnostics=diagnostics, **stats)
 
 
-def _check_memory(setting, d, n, p, block_bytes):
+def _quadrature_reason(setting, d, exc) -> str:
+    """Why the quadrature of one seed failed, with the advice that fits the activation."""
+    act = setting.sigma
+    if _BUILTINS.get(act.name) is act:
+        # a built-in is smooth or has its kinks declared: only the spread of the feature
+        # norms |w_i|^2/d at tiny d, i.e. preactivation scales far from 1, defeats the rule
+        return (f"the Gauss-Hermite quadrature of the built-in activation {act.name!r} does "
+                f"not converge because at d = {d} the feature norms |w_i|^2/d spread too "
+                "widely: use a larger d")
+    # a user activation: a kink or jump it does not declare, or the same tiny-d spread
+    return f"{exc}; or, at d = {d}, the feature norms |w_i|^2/d vary too much: try a larger d"
+
+
+def _check_memory(setting, d, n, p, block_bytes, mc_test=0):
     """Refuse, before any allocation, a size this machine cannot hold (a clear error instead
     of an allocation failure deep inside NumPy)."""
     m = setting.m
     per_point = 8.0 * (2 * p + d) * (1.0 if m == math.inf else float(m))  # one data point's block
     fixed = 8.0 * (float(n) * d + 2.0 * p * d + float(n) * p + 5.0 * float(p) * p)
     need = fixed + max(per_point, float(block_bytes or fit.DEFAULT_BLOCK_BYTES))
+    if mc_test:
+        # fit.mc_errors keeps two floats per sample and a block of 4096 samples' x, eps, y,
+        # features and predictions
+        need += 16.0 * mc_test + 8.0 * 4096 * (4.0 * d + p)
     try:
         have = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
@@ -168,4 +214,5 @@ def _check_memory(setting, d, n, p, block_bytes):
         raise ValueError(
             f"d = {d}, psi_n = {setting.psi_n:g}, psi_p = {setting.psi_p:g}, m = {m} need about "
             f"{need / 2**30:.3g} GiB (n = {n}, p = {p}), more than this machine's "
-            f"{have / 2**30:.3g} GiB: choose a smaller d or ratios")
+            f"{have / 2**30:.3g} GiB: choose a smaller d or ratios"
+            + (f" (or a smaller mc_test = {mc_test})" if mc_test else ""))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .config import ConfigError, SweepConfig, load_config
+from .config import DEFAULT_MAX_ROWS, ConfigError, SweepConfig, load_config
 from .store import COLUMNS, StoreError, SweepDir, load_results, to_frame
 
 __all__ = ["run_sweep", "load_results", "configure_parser", "run_cli", "SweepConfig",
@@ -37,7 +37,7 @@ def _progress(total, initial, enabled):
 
 def run_sweep(config, out, *, workers: int | None = None, scheduler: str | None = None,
               csv: bool = False, force: bool = False, progress: bool = True,
-              log=None):
+              log=None, max_rows: int = DEFAULT_MAX_ROWS):
     """Run (or resume) the sweep ``config`` into directory ``out``; return the tidy table.
 
     Parameters
@@ -45,14 +45,18 @@ def run_sweep(config, out, *, workers: int | None = None, scheduler: str | None 
     config : path of a TOML file, a dict with the same structure, or a :class:`SweepConfig`.
     out : output directory (created if needed).
     workers : local worker processes (default: the CPUs available; 1 runs in this process).
-    scheduler : address of a Dask distributed scheduler (``tcp://HOST:PORT``); overrides
-        ``workers``.
+    scheduler : address of a Dask distributed scheduler (``[PROTOCOL://]HOST:PORT``, protocol
+        tcp, tls, ws, wss or ucx); overrides ``workers``.  Its form is checked before
+        anything else, the connection (short timeout) before any task is sent.
     csv : also write ``results.csv``.
     force : discard results in ``out`` that came from a different configuration.
     progress : show a tqdm progress bar (points done, rate, ETA) on stderr.
     log : callable taking one line of text (default: print to stderr).
+    max_rows : refuse a sweep with more rows than this (counted before the grid is expanded;
+        default :data:`~rfdsm.sweep.config.DEFAULT_MAX_ROWS`).
 
-    Raises :class:`ConfigError` (a ``ValueError``) for a bad configuration, before any work;
+    Raises :class:`ConfigError` (a ``ValueError``) for a bad configuration or a sweep larger
+    than ``max_rows``, and ``ValueError`` for a malformed ``scheduler``, before any work;
     :class:`SweepError` if some tasks failed (the others are recorded).
     """
     from .. import __version__
@@ -61,7 +65,9 @@ def run_sweep(config, out, *, workers: int | None = None, scheduler: str | None 
     if log is None:
         def log(msg):
             print(msg, file=sys.stderr)
-    cfg = load_config(config)
+    cfg = load_config(config, max_rows=max_rows)
+    if scheduler is not None:
+        scheduler = runner.check_scheduler_address(scheduler)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
@@ -78,6 +84,12 @@ def run_sweep(config, out, *, workers: int | None = None, scheduler: str | None 
         if unknown:
             raise StoreError(f"{store.path}/journal.jsonl holds {len(unknown)} task(s) this "
                              "config does not define; use another --out directory or --force")
+        for t in tasks:
+            got = len(done.get(t["key"], ()))
+            if got and got != t["rows"]:
+                raise StoreError(f"{store.journal.path}: line {store.journal.lines[t['key']]} "
+                                 f"holds {got} row(s) for a task of {t['rows']}; delete that "
+                                 "line (its task runs again) or rerun with --force")
         todo = [t for t in tasks if t["key"] not in done]
         if done:
             log(f"resuming: {len(done)} of {len(tasks)} tasks already done")
@@ -147,6 +159,9 @@ def configure_parser(p) -> None:
     p.add_argument("--csv", action="store_true", help="also write results.csv")
     p.add_argument("--force", action="store_true",
                    help="discard results in --out that came from a different config")
+    p.add_argument("--max-rows", type=positive_int, default=DEFAULT_MAX_ROWS, metavar="N",
+                   help="refuse a sweep of more than N rows, counted before anything is "
+                        f"expanded (default {DEFAULT_MAX_ROWS:,})")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the config and print the amount of work, run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -154,20 +169,23 @@ def configure_parser(p) -> None:
 
 def run_cli(args) -> int:
     from ..cli import UsageError, writable_dir
-    from .runner import BackendError
+    from .runner import BackendError, check_scheduler_address
 
     if args.workers is not None and args.scheduler:
         raise UsageError("give either --workers or --scheduler, not both")
+    if args.scheduler is not None:
+        try:
+            check_scheduler_address(args.scheduler)
+        except ValueError as exc:
+            raise UsageError(f"--scheduler: {exc}") from None
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, max_rows=args.max_rows)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None  # the message names the file already
     if args.dry_run:
-        tasks = cfg.tasks()
-        kinds = {k: sum(1 for t in tasks if t["kind"] == k) for k in cfg.evaluators}
         print(f"{args.config}: config ok (hash {cfg.hash[:12]}); "
-              + ", ".join(f"{k}: {v} task(s)" for k, v in kinds.items())
-              + f"; {sum(t['rows'] for t in tasks)} rows")
+              + ", ".join(f"{k}: {v} task(s)" for k, v in cfg.n_tasks.items())
+              + f"; {sum(cfg.n_rows.values())} rows")
         return 0
     if args.out is None:
         raise UsageError("the following arguments are required: --out")

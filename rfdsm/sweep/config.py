@@ -10,7 +10,9 @@ A configuration (see ``scripts/*.toml``) has up to four tables::
 A grid entry is a scalar, a non-empty list, or (for ``psi_n, psi_p, t, lam``) a range table
 ``{start, stop, num, spacing = "linear" | "log"}``.  Every value and every grid point is checked
 with :class:`rfdsm.Setting` (and ``Setting.sizes(d)`` for simulations) before any work starts;
-a problem raises :class:`ConfigError` naming the key and the reason.
+a problem raises :class:`ConfigError` naming the key and the reason.  The rows are counted
+from list lengths and range sizes before anything is expanded; more than ``max_rows``
+(default :data:`DEFAULT_MAX_ROWS`) is refused.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..activations import get_activation
 from ..setting import Setting, parse_m
 
-__all__ = ["ConfigError", "SweepConfig", "load_config", "PARAMS", "CURVE_AXES"]
+__all__ = ["ConfigError", "SweepConfig", "load_config", "PARAMS", "CURVE_AXES",
+           "DEFAULT_MAX_ROWS"]
 
 #: Setting parameters a grid may vary, in the order used for keys and sorting.
 PARAMS = ("psi_n", "psi_p", "m", "t", "lam", "activation")
@@ -40,6 +44,11 @@ _TOP_KEYS = ("sweep", "grid", "theory", "simulate")
 _SWEEP_KEYS = ("name", "description", "evaluators", "curve")
 _THEORY_KEYS = ("grid",)
 _SIMULATE_KEYS = ("d", "seeds", "seed", "grid")
+
+#: Largest sweep (rows of the table) accepted unless the caller raises the limit: a typo such
+#: as ``seeds = 100000000`` must be refused at once, not expanded until memory runs out.  A
+#: million rows is ~1 GB of task descriptions and far more work than one machine does in a day.
+DEFAULT_MAX_ROWS = 1_000_000
 
 
 class ConfigError(ValueError):
@@ -67,11 +76,24 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _is_finite(v) -> bool:
+    # TOML integers are unbounded: math.isfinite(10**400) raises OverflowError
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _show(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
+
+
 def _int(value, where: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where} must be an integer >= {low}, got {_type_name(value)} {value!r}")
+        raise ConfigError(f"{where} must be an integer >= {low}, got {_type_name(value)} {_show(value)}")
     if value < low:
-        raise ConfigError(f"{where} must be an integer >= {low}, got {value!r}")
+        raise ConfigError(f"{where} must be an integer >= {low}, got {_show(value)}")
     return value
 
 
@@ -88,8 +110,8 @@ def _expand_range(spec: dict, where: str) -> list[float]:
             raise ConfigError(f"{where}: a range table needs start, stop and num (missing {key!r})")
     start, stop = spec["start"], spec["stop"]
     for key, v in (("start", start), ("stop", stop)):
-        if not _is_number(v) or not math.isfinite(v):
-            raise ConfigError(f"{where}.{key} must be a finite number, got {v!r}")
+        if not _is_number(v) or not _is_finite(v):
+            raise ConfigError(f"{where}.{key} must be a finite number, got {_show(v)}")
     num = _int(spec["num"], f"{where}.num", 1)
     spacing = spec.get("spacing", "linear")
     if spacing not in ("linear", "log"):
@@ -101,6 +123,23 @@ def _expand_range(spec: dict, where: str) -> list[float]:
     else:
         values = np.linspace(start, stop, num)
     return [_clean(v) for v in values]
+
+
+def _count(spec) -> int:
+    """Number of values of one grid entry, read off without expanding it.  A malformed entry
+    counts 1: the full parse then reports it with its proper message."""
+    if isinstance(spec, dict):
+        num = spec.get("num")
+        return num if isinstance(num, int) and not isinstance(num, bool) and num >= 1 else 1
+    if isinstance(spec, list):
+        return max(len(spec), 1)
+    return 1
+
+
+def _grid_sizes(table) -> dict[str, int]:
+    if not isinstance(table, dict):
+        return {}
+    return {param: _count(spec) for param, spec in table.items() if param in PARAMS}
 
 
 def _normalise_value(param: str, value, where: str):
@@ -123,7 +162,7 @@ def _normalise_value(param: str, value, where: str):
     else:
         if not _is_number(value):
             raise ConfigError(f"{where} must be a number, got {_type_name(value)} {value!r}")
-        probe = {param: float(value)}
+        probe = {param: value}  # Setting refuses an integer beyond float range by name
     try:
         s = Setting(**{"psi_n": 1.0, "psi_p": 1.0, **probe})
     except ValueError as exc:
@@ -149,9 +188,11 @@ def _parse_grid(table: dict, where: str) -> dict[str, list]:
             raw = [spec]
         values = [_normalise_value(param, v, f"{key}[{i}]" if len(raw) > 1 else key)
                   for i, v in enumerate(raw)]
-        if len(set(values)) != len(values):
-            dup = next(v for v in values if values.count(v) > 1)
-            raise ConfigError(f"{key} lists the value {dup!r} more than once")
+        seen = set()
+        for v in values:  # one pass: values.count() per value is quadratic in a long list
+            if v in seen:
+                raise ConfigError(f"{key} lists the value {v!r} more than once")
+            seen.add(v)
         out[param] = values
     return out
 
@@ -193,9 +234,13 @@ class SweepConfig:
     the theory (settings that differ only along ``curve``, in increasing order, so that the
     solver can continue from one point to the next).  ``hash`` identifies the work to do:
     cosmetic keys (``name``, ``description``) and the spelling of values do not enter it.
+    ``n_rows`` and ``n_tasks`` give the work per evaluator; a sweep of more than ``max_rows``
+    rows in all is refused before its grid is expanded.
     """
 
-    def __init__(self, raw: dict, source_text: str | None = None):
+    def __init__(self, raw: dict, source_text: str | None = None, *,
+                 max_rows: int = DEFAULT_MAX_ROWS):
+        max_rows = _int(max_rows, "max_rows", 1)
         if not isinstance(raw, dict):
             raise ConfigError(f"a sweep configuration is a table, got {_type_name(raw)}")
         self.source_text = source_text
@@ -231,6 +276,7 @@ class SweepConfig:
         grid_table = _table(raw, "grid")
         if grid_table is None:
             raise ConfigError("the [grid] table is required (at least psi_n and psi_p)")
+        self._count_work(raw, grid_table, max_rows)
         base = _parse_grid(grid_table, "grid")
 
         for ev_name, allowed in (("theory", _THEORY_KEYS), ("simulate", _SIMULATE_KEYS)):
@@ -270,8 +316,34 @@ class SweepConfig:
                     try:
                         s.sizes(d)
                     except ValueError as exc:
-                        raise ConfigError(f"simulate.d = {d} with psi_n = {s.psi_n:g}, "
+                        raise ConfigError(f"simulate.d = {_show(d)} with psi_n = {s.psi_n:g}, "
                                           f"psi_p = {s.psi_p:g}: {exc}") from None
+
+    def _count_work(self, raw: dict, grid_table: dict, max_rows: int) -> None:
+        """Rows and tasks per evaluator, by arithmetic on the list lengths and range sizes, so
+        that an oversized grid is refused before anything is expanded."""
+        self.n_rows: dict[str, int] = {}
+        self.n_tasks: dict[str, int] = {}
+        for ev_name in self.evaluators:
+            section = raw.get(ev_name) if isinstance(raw.get(ev_name), dict) else {}
+            sizes = {**_grid_sizes(grid_table), **_grid_sizes(section.get("grid"))}
+            rows = math.prod(sizes.values())
+            if ev_name == "simulate":
+                tasks = rows = rows * _count(section.get("d")) * _count_seeds(section)
+            else:  # one task per curve along the continuation axis
+                tasks = rows // sizes.get(self.curve, 1)
+            self.n_rows[ev_name], self.n_tasks[ev_name] = rows, tasks
+        self.check_size(max_rows)
+
+    def check_size(self, max_rows: int = DEFAULT_MAX_ROWS) -> None:
+        """Refuse the sweep if it has more than ``max_rows`` rows (:class:`ConfigError`)."""
+        max_rows = _int(max_rows, "max_rows", 1)
+        total = sum(self.n_rows.values())
+        if total > max_rows:
+            parts = ", ".join(f"{k} {v:,}" for k, v in self.n_rows.items())
+            raise ConfigError(f"the sweep has {total:,} rows ({parts}), more than the limit of "
+                              f"{max_rows:,}; shrink the grid (seeds, d, list lengths, range "
+                              "num), or raise the limit with --max-rows N (API: max_rows=N)")
 
     # ------------------------------------------------------------------------------------
     def normalised(self) -> dict:
@@ -282,6 +354,11 @@ class SweepConfig:
                                      for p, vals in sorted(self.grids[ev_name].items())}}
         if "simulate" in self.evaluators:
             out["simulate"].update(d=self.d, seeds=self.seeds, seed=self.seed)
+        # the functions, not only their names: a name registered again with other content
+        # is another sweep (a resume would otherwise mix the two functions)
+        default = Setting.__dataclass_fields__["activation"].default
+        out["activations"] = {name: get_activation(name).fingerprint for ev in self.evaluators
+                              for name in self.grids[ev].get("activation", [default])}
         return out
 
     @property
@@ -302,14 +379,14 @@ class SweepConfig:
         for curve in self.curves():
             keys = [setting_key(s) for s in curve]
             tasks.append({"key": "theory:" + _digest("\n".join(keys)), "kind": "theory",
-                          "settings": [s.to_dict() for s in curve], "rows": len(curve)})
+                          "settings": list(curve), "rows": len(curve)})
         sim = []
         for s in self.settings.get("simulate", []):
             sk = setting_key(s)
             for d in self.d:
                 for seed in range(self.seed, self.seed + self.seeds):
                     sim.append({"key": f"simulate:{_digest(f'{sk}|{d}|{seed}')}",
-                                "kind": "simulate", "setting": s.to_dict(), "d": d,
+                                "kind": "simulate", "setting": s, "d": d,
                                 "seed": seed, "rows": 1})
         # Largest dimensions first: the long tasks start early and the pool drains evenly.
         sim.sort(key=lambda t: -t["d"])
@@ -319,25 +396,35 @@ class SweepConfig:
         return tasks
 
 
-def load_config(source) -> SweepConfig:
+def _count_seeds(section: dict) -> int:
+    seeds = section.get("seeds", 1)
+    return seeds if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1 else 1
+
+
+def load_config(source, *, max_rows: int = DEFAULT_MAX_ROWS) -> SweepConfig:
     """A :class:`SweepConfig` from a TOML file path, a dict with the structure that such a file
     parses to, or a :class:`SweepConfig` (returned as is).
 
+    A grid of more than ``max_rows`` rows is refused (counted before anything is expanded).
     Errors from a file name it once, in front of the message."""
     if isinstance(source, SweepConfig):
+        source.check_size(max_rows)
         return source
     if isinstance(source, dict):
-        return SweepConfig(source)
+        return SweepConfig(source, max_rows=max_rows)
     path = Path(source)
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read the sweep config {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # e.g. a binary file given by mistake
+        raise ConfigError(f"{path}: not a TOML text file (byte {exc.object[exc.start]:#04x} at "
+                          f"offset {exc.start} is not UTF-8)") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     try:
-        return SweepConfig(raw, source_text=text)
+        return SweepConfig(raw, source_text=text, max_rows=max_rows)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

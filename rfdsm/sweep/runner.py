@@ -9,8 +9,12 @@ order so that each point can start from its neighbour's solution.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
+import re
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -20,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from ..setting import Setting
 
 __all__ = ["execute", "run_serial", "run_processes", "run_dask", "available_cpus",
-           "BackendError"]
+           "BackendError", "check_scheduler_address"]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -46,6 +50,13 @@ def _theory_results(settings: list[Setting]):
     return results
 
 
+def _setting(value) -> Setting:
+    # Tasks carry Setting objects, whose activation travels by value (a function registered
+    # only in the parent, e.g. under `if __name__ == "__main__":`, is unknown to a worker's
+    # registry); plain dicts of built-in parameters are accepted too.
+    return value if isinstance(value, Setting) else Setting(**value)
+
+
 def execute(task: dict) -> dict:
     """Run one task; ``{"key", "rows"}`` on success, ``{"key", "error", "traceback"}`` otherwise.
 
@@ -56,10 +67,10 @@ def execute(task: dict) -> dict:
         if task["kind"] == "simulate":
             from ..simulate import simulate
 
-            res = simulate(Setting(**task["setting"]), task["d"], seed=task["seed"])
+            res = simulate(_setting(task["setting"]), task["d"], seed=task["seed"])
             rows = res.rows()
         else:
-            rows = [row for r in _theory_results([Setting(**s) for s in task["settings"]])
+            rows = [row for r in _theory_results([_setting(s) for s in task["settings"]])
                     for row in r.rows()]
     except Exception as exc:  # noqa: BLE001 - reported to the caller with its traceback
         return {"key": task["key"], "error": f"{type(exc).__name__}: {exc}",
@@ -90,16 +101,44 @@ def _thread_limit(n: int):
                 os.environ[k] = v
 
 
+_PR_SET_PDEATHSIG = 1
+
+
 def _orphan_watch(parent: int, period: float = 1.0) -> None:
     while os.getppid() == parent:
         time.sleep(period)
     os._exit(1)
 
 
-def _worker_init() -> None:
-    # A pool worker waits for work forever: if the sweep process is killed (kill -9), end too
-    # rather than linger as an orphan.
-    threading.Thread(target=_orphan_watch, args=(os.getppid(),), daemon=True).start()
+def _die_with_parent() -> bool:
+    """Linux: have the kernel SIGKILL this process when its parent dies (prctl)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # pragma: no cover - no usable libc
+        return False
+
+
+def _worker_init(parent: int) -> None:
+    """First code of a pool worker: end with the sweep process, in every phase.
+
+    A worker waits for work forever (the task queue's write end is held by its siblings too,
+    so it never sees EOF), and it keeps the resource tracker alive: if the sweep process is
+    killed (kill -9), the worker must end rather than linger as an orphan.  ``parent`` is the
+    pid taken in the parent: the parent may already be dead when this runs (spawning and
+    importing take seconds), and ``os.getppid()`` would then name the reaper instead.  After
+    the death signal is armed, the ``getppid`` check closes the window in which the parent
+    died before it was.  The pool spawns its workers from the thread that iterates
+    :func:`run_processes`, which lives until the pool is shut down, so the signal (sent when
+    the spawning *thread* ends) cannot fire early.  Elsewhere a polling thread does the job.
+    """
+    armed = _die_with_parent()
+    if os.getppid() != parent:
+        os._exit(1)
+    if not armed:
+        threading.Thread(target=_orphan_watch, args=(parent,), daemon=True).start()
 
 
 def run_processes(tasks, workers: int):
@@ -107,7 +146,8 @@ def run_processes(tasks, workers: int):
     threads = max(1, available_cpus() // workers)
     ctx = multiprocessing.get_context("spawn")
     with _thread_limit(threads):
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                   initargs=(os.getpid(),))
         # Keep a bounded number of tasks in flight: a huge sweep does not pickle every task
         # up front, and an interrupted run leaves little queued work behind.
         pending = set()
@@ -133,20 +173,89 @@ def run_processes(tasks, workers: int):
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_dask(tasks, address: str):
+#: Seconds to wait for a scheduler to answer; a scheduler that is up answers in milliseconds.
+CONNECT_TIMEOUT = 10.0
+_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx")
+_ADDRESS = re.compile(r"(?:(?P<proto>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)"
+                      r":(?P<port>[0-9]{1,5})")
+
+
+def check_scheduler_address(address) -> str:
+    """``address`` if it has the form ``[PROTOCOL://]HOST:PORT`` of a Dask scheduler, else a
+    ``ValueError`` saying so (checked before connecting: Dask's own errors for a malformed
+    address come only after a long wait).  ``inproc://`` addresses of a scheduler in this
+    process are passed through."""
+    if not isinstance(address, str):
+        raise ValueError(f"the scheduler address must be a string like tcp://HOST:PORT, got "
+                         f"{type(address).__name__}")
+    if address.startswith("inproc://") and len(address) > len("inproc://"):
+        return address
+    m = _ADDRESS.fullmatch(address.strip())
+    if (m is None or (m["proto"] is not None and m["proto"] not in _PROTOCOLS)
+            or not 1 <= int(m["port"]) <= 65535):
+        raise ValueError(f"the scheduler address must look like tcp://HOST:PORT (protocol "
+                         f"{', '.join(_PROTOCOLS)}; port 1-65535), got {address!r}")
+    return address.strip()
+
+
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """Ask ``address`` who it is; raise unless a Dask scheduler answers within ``timeout``.
+
+    Done with a bare RPC before a ``Client`` exists: a Client whose start fails lingers, and
+    its ``__del__`` then blocks for twice the timeout and prints a traceback.  Runs in its own
+    thread and event loop, so that it also works where a loop is running (Jupyter)."""
+    import asyncio
+
+    from distributed.core import rpc
+
+    async def identity():
+        async with rpc(address, timeout=timeout) as r:
+            return await asyncio.wait_for(r.identity(), timeout)
+
+    outcome = {}
+
+    def target():
+        try:
+            outcome["info"] = asyncio.run(identity())
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            outcome["error"] = exc
+
+    th = threading.Thread(target=target, daemon=True)
+    th.start()
+    th.join(2 * timeout + 5)
+    if th.is_alive():
+        raise TimeoutError(f"no answer after {2 * timeout:g} s")
+    if "error" in outcome:
+        exc = outcome["error"]
+        # Something that is not a Dask scheduler can answer with bytes that decode to a
+        # frame size of exabytes (seen: MemoryError), or with nothing sensible at all.
+        if isinstance(exc, (OSError, TimeoutError)):
+            raise OSError(str(exc)) from None
+        raise OSError(f"the server there does not answer as a Dask scheduler does "
+                      f"({type(exc).__name__}: {str(exc)[:80]})") from None
+    info = outcome["info"]
+    if not isinstance(info, dict) or info.get("type") != "Scheduler":
+        kind = info.get("type") if isinstance(info, dict) else type(info).__name__
+        raise OSError(f"the server there is not a Dask scheduler (it says {kind!r})")
+
+
+def run_dask(tasks, address: str, timeout: float = CONNECT_TIMEOUT):
     """Run on the Dask distributed cluster whose scheduler listens at ``address``.
 
-    Connects at once (so that a wrong address fails before any work) and returns an iterator
-    over the outcomes as they complete.
+    Connects at once (so that a wrong address fails before any work, within about
+    ``timeout`` seconds) and returns an iterator over the outcomes as they complete.
     """
+    address = check_scheduler_address(address)
     try:
         from distributed import Client
     except ImportError:
         raise BackendError("--scheduler needs dask.distributed: "
                            "pip install 'rfdsm[dask]'") from None
     try:
-        client = Client(address, timeout="20s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
+        if not address.startswith("inproc://"):
+            _probe_scheduler(address, timeout)
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is the same usage error
         raise BackendError(f"cannot connect to the Dask scheduler at {address}: {exc}") from None
     return _dask_outcomes(client, tasks)
 

@@ -111,11 +111,42 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _check_entry(line: bytes):
+    """``(problem, key, rows)``: ``problem`` is None for a well-formed journal line, else what
+    is wrong with it, in words (read back from disk, so anything may be there)."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return "not valid JSON", None, None
+    if not isinstance(entry, dict):
+        return f"a JSON {_json_kind(entry)}, expected an object", None, None
+    missing = [k for k in ("key", "rows") if k not in entry]
+    if missing:
+        return f"no {' or '.join(map(repr, missing))}", None, None
+    key, rows = entry["key"], entry["rows"]
+    if not isinstance(key, str):
+        return f"'key' is a JSON {_json_kind(key)}, expected a string", None, None
+    if not isinstance(rows, list) or not rows:
+        return "'rows' is not a non-empty list", None, None
+    for i, row in enumerate(rows):
+        # Missing columns are not checked: to_frame fills them, and a journal of an older
+        # rfdsm (fewer columns) must still resume.
+        if not isinstance(row, dict):
+            return f"rows[{i}] is a JSON {_json_kind(row)}, expected an object", None, None
+    return None, key, rows
+
+
+def _json_kind(v) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean",
+            type(None): "null"}.get(type(v), "number")
+
+
 class Journal:
     """Append-only record of finished tasks (see the module docstring)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.lines: dict[str, int] = {}  # task key -> line number, filled by read()
 
     def read(self, repair: bool = False) -> dict[str, list[dict]]:
         """``{task key: rows}`` of every complete line; ``repair`` cuts a torn last line."""
@@ -131,13 +162,14 @@ class Journal:
             if nl < 0:  # no newline: the write was cut short; the task reruns
                 break
             lineno += 1
-            try:
-                entry = json.loads(data[pos:nl])
-                key, rows = entry["key"], entry["rows"]
-            except (ValueError, KeyError, TypeError):
-                raise StoreError(f"{self.path}: line {lineno} is not a valid journal entry; the "
-                                 "file was modified by something other than rfdsm sweep") from None
+            problem, key, rows = _check_entry(data[pos:nl])
+            if problem:
+                raise StoreError(
+                    f"{self.path}: line {lineno} is not a journal entry ({problem}); the file "
+                    "was changed by something other than rfdsm sweep: delete that line (its "
+                    "task runs again) or rerun with --force to discard all results")
             done.setdefault(key, rows)  # first record wins; a key is never written twice
+            self.lines.setdefault(key, lineno)
             pos = good_end = nl + 1
         if repair and good_end < len(data):
             with open(self.path, "r+b") as f:
@@ -198,16 +230,28 @@ class SweepDir:
         p = self.path / MANIFEST
         if not p.exists():
             return None
+        fix = "rerun with --force to discard the directory's results, or use another --out"
         try:
-            return json.loads(p.read_text())
-        except ValueError:
-            raise StoreError(f"{p} is not valid JSON") from None
+            data = json.loads(p.read_text())
+        except (ValueError, UnicodeDecodeError):
+            raise StoreError(f"{p} is not valid JSON; {fix}") from None
+        if not isinstance(data, dict):
+            raise StoreError(f"{p} is not a sweep manifest (a JSON {_json_kind(data)}, "
+                             f"expected an object); {fix}")
+        if not isinstance(data.get("config_hash"), str):
+            raise StoreError(f"{p} is not a sweep manifest (no config_hash); {fix}")
+        return data
 
     def start(self, config, n_tasks: int, n_rows: int, force: bool, version: str) -> None:
         """Claim the directory for ``config``; refuse a different config unless ``force``."""
         for stale in self.path.glob(".*.tmp*"):  # left by a kill during an atomic write
             stale.unlink(missing_ok=True)
-        old = self.manifest()
+        try:
+            old = self.manifest()
+        except StoreError:
+            if not force:
+                raise
+            old = None  # --force discards a damaged manifest like any other
         if old is None and self.journal.path.exists() and not force:
             raise StoreError(f"{self.path} holds a journal without a manifest; "
                              "use another --out directory or --force to discard it")

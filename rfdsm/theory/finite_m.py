@@ -29,7 +29,8 @@ import math
 
 import numpy as np
 
-from .common import Solution, ge_spectrum, ratio
+from .common import (Solution, constants_effect, constants_warning, ge_spectrum,
+                     physical_bounds, ratio)
 
 __all__ = ["solve_finite_m"]
 
@@ -311,12 +312,24 @@ def solve_finite_m(setting, warm=None, *, tol=1e-13, max_iter=200, nodes=400, qu
         prev, warm_x = cur, (branch, x)
         nodes *= 2
     finite = bool(np.all(np.isfinite(cur)))
-    converged = bool(done and res <= 1e-9 and qerr <= quad_tol and finite)
+
+    def solve_at(sp2):
+        sys2 = _System(sp2, setting, above)
+        return _errors(sys2, _solve(sys2, x, tol, max_iter)[0])[:2]
+
+    kerr = constants_effect(setting, nodes, solve_at, cur) if finite else 0.0
+    train, warning = physical_bounds(setting, train, test)
+    converged = bool(done and res <= 1e-9 and qerr <= quad_tol and finite
+                     and warning is None)
     score = (test - setting.bayes) / setting.h
     diag = {"solver": "finite-m deterministic equivalent (docs/theory.md eqs. F4-F11)",
             "method": "newton" if fallback == 0 else "newton with fixed-point fallback",
             "branch": branch, "p_eff_over_N": ratio_pn, "newton_steps": newton,
-            "fallback_steps": fallback, "nodes": nodes, "quadrature_error": qerr, **info}
-    # one number for both ways a solve can be off, as in the m = 1 and m = inf solvers
-    return Solution(float(train), float(test), float(score), converged, max(res, qerr), total_it,
-                    (branch, float(x[0]), float(x[1])), diag)
+            "fallback_steps": fallback, "nodes": nodes, "quadrature_error": qerr,
+            **info, **constants_warning(setting, kerr, quad_tol, sp)}
+    if warning:
+        diag["warning"] = "; ".join(filter(None, (warning, diag.get("warning"))))
+    converged = converged and "warning" not in diag
+    # one number for every way a solve can be off, as in the m = 1 and m = inf solvers
+    return Solution(float(train), float(test), float(score), converged, max(res, qerr, kerr),
+                    total_it, (branch, float(x[0]), float(x[1])), diag)

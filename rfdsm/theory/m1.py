@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from .common import Solution, ge_spectrum, ratio
+from .common import Solution, ge_spectrum, physical_bounds, ratio
 
 __all__ = ["solve_m1"]
 
@@ -113,9 +113,13 @@ def solve_m1(setting, warm=None, *, tol=1e-13, max_iter=100, nodes=400, quad_tol
                 break
         prev, warm = cur, kappa
         nodes *= 2
-    converged = bool(done and res <= 1e-9 and qerr <= quad_tol)
+    # (kappa_s^2, kappa_i^2 do not enter m = 1: only Sigma and T do)
+    train, warning = physical_bounds(setting, train, test)
+    converged = bool(done and res <= 1e-9 and qerr <= quad_tol and warning is None)
     score = (test - setting.bayes) / setting.h
     diag = {"solver": "m=1 ridge deterministic equivalent (docs/theory.md eqs. T8-T11)",
             "method": method, "kappa": kappa, "nodes": nodes, "quadrature_error": qerr, **info}
+    if warning:
+        diag["warning"] = warning
     # one number for both ways a solve can be off: fixed point and quadrature
     return Solution(train, test, score, converged, max(res, qerr), total_it, kappa, diag)

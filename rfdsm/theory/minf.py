@@ -17,7 +17,8 @@ import math
 
 import numpy as np
 
-from .common import Solution, ge_spectrum, ratio
+from .common import (Solution, constants_effect, constants_warning, ge_spectrum,
+                     physical_bounds, ratio)
 from .m1 import QUAD_FLOOR
 
 __all__ = ["solve_minf"]
@@ -54,6 +55,10 @@ def _errors(sp, setting, x):
     cD, tD = ratio(C, D), ratio(T, D)  # (products of these instead of D^2: see _h)
     F = psi_p * float(np.dot(w, tD))  # tr(Q T)/d, (T14)
     den = 1.0 - r * x * x * float(np.dot(w, cD * cD))
+    if not den > 0.0:
+        # positive at any exact root; lost to rounding only when nothing regularises U (lam = 0
+        # and a vanishing Sc, e.g. t -> 0): no finite answer can be given, and it is not converged
+        return math.nan, math.nan, {"delta": math.nan, "trQT_over_d": F, "stability": den}
 
     def second(M):
         # tr(Q T Q M)/d = -d/deta psi_p <T/D_eta>, D_eta = x_eta C + Sc + lam + eta M  (T15)-(T16);
@@ -90,9 +95,21 @@ def solve_minf(setting, warm=None, *, tol=1e-13, max_iter=100, nodes=400, quad_t
         prev, warm = cur, x
         nodes *= 2
     finite = bool(np.all(np.isfinite(cur)))
-    converged = bool(done and finite and res <= 1e-9 and qerr <= quad_tol)
+
+    def solve_at(sp2):
+        x2 = _solve_x(sp2, r, sp2.Sc + setting.lam, x, tol, max_iter)[0]
+        return _errors(sp2, setting, x2)[:2]
+
+    kerr = constants_effect(setting, nodes, solve_at, cur) if finite else 0.0
+    train, warning = physical_bounds(setting, train, test)
+    converged = bool(done and finite and res <= 1e-9 and qerr <= quad_tol
+                     and warning is None)
     score = (test - setting.bayes) / setting.h
     diag = {"solver": "m=inf deterministic equivalent (docs/theory.md eqs. T12-T17)",
-            "method": "newton", "x": x, "nodes": nodes, "quadrature_error": qerr, **info}
-    # one number for both ways a solve can be off: fixed point and quadrature
-    return Solution(train, test, score, converged, max(res, qerr), total_it, x, diag)
+            "method": "newton", "x": x, "nodes": nodes, "quadrature_error": qerr,
+            **info, **constants_warning(setting, kerr, quad_tol, sp)}
+    if warning:
+        diag["warning"] = "; ".join(filter(None, (warning, diag.get("warning"))))
+    converged = converged and "warning" not in diag
+    # one number for every way a solve can be off: fixed point, quadrature, GE constants
+    return Solution(train, test, score, converged, max(res, qerr, kerr), total_it, x, diag)
