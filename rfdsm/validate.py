@@ -1,20 +1,24 @@
-"""``rfdsm validate``: the asymptotic theory against the finite-size simulator.
+"""``rfdsm validate``: the asymptotic theory against the finite-size simulator, in the limit.
 
-A built-in set of 22 settings (``m = 1, 4, 16, inf``; under- and over-parameterised; two
-diffusion times; two activations) is evaluated by :func:`rfdsm.theory.theory` and by
-:func:`rfdsm.simulate` at two or more dimensions ``d``.
+The theory is the ``d -> inf`` limit of the simulated errors, so the test is a test of that
+limit (``docs/theory.md``, Sec. 7).  For each setting and quantity ``q`` the seed means
+``E_d`` at ``k >= 3`` sizes are fitted by weighted least squares (weights ``1/se_d^2``) to
 
-A setting passes when, for ``train`` and ``test``,
+    E_d = c0 + c1/d        (or, with ``order=2`` and k >= 4 sizes, c0 + c1/d + c2/d^2),
 
-* at the largest ``d``: the theory converged and ``|sim - theory| <= tolerance(q, theory, d,
-  se)`` (see :func:`tolerance`: a relative ``R0 + C_q/d`` plus ``Z = 3`` standard errors), and
-* the simulation does not move away from the theory as ``d`` grows: the deviation at the
-  largest ``d`` exceeds that at the smallest ``d`` by at most ``Z`` combined standard errors,
-  ``|dev_large| - |dev_small| <= Z sqrt(se_small^2 + se_large^2)``.
+and the setting passes when the residuals are those of this law and the intercept agrees with
+the theory:
 
-``trend`` = deviation at the smallest ``d`` divided by that at the largest: about
-``d_large/d_small`` for a ``1/d`` finite-size correction, above 1 whenever the simulation
-approaches the theory.
+    |c0 - theory| <= crit * se(c0) + FLOOR * |theory|,
+
+with ``se(c0)`` from the fit (scaled up by ``sqrt(chi2/dof)`` when the residuals exceed their
+errors), ``crit`` the Student-t quantile at the Bonferroni level ``alpha/(2 N)`` for the ``N``
+checks of the run and the Welch-Satterthwaite degrees of freedom of ``c0`` (each ``se_d``
+comes from only ``n_seeds`` seeds), and ``FLOOR = 1e-4`` the accuracy claimed for the two
+evaluators (theory quadrature ``<= 1e-9``; Mehler truncation ``<= 1e-8``).  A fit whose
+residuals are too large for the ``1/d`` law (chi-square test at the same level) fails with
+that reason: curvature the linear law lacks is caught there, not hidden in a tolerance.
+Nothing here is calibrated on the settings it checks.
 """
 
 from __future__ import annotations
@@ -24,69 +28,196 @@ import os
 import sys
 import time
 
+import numpy as np
+
+from .activations import register_activation
 from .setting import Setting
 
-__all__ = ["tolerance", "default_settings", "validation_table", "summarize", "configure_parser",
-           "run_cli", "R0", "C", "Z"]
+__all__ = ["Fit", "extrapolate", "critical_value", "check", "default_settings",
+           "validation_table", "summarize", "configure_parser", "run_cli", "FLOOR", "ALPHA",
+           "SETS", "softplus", "SOFTPLUS"]
 
-#: Tolerance constants (see :func:`tolerance`): size-independent relative part, coefficient of
-#: the ``1/d`` finite-size part per quantity, and the number of standard errors allowed.
-R0 = 0.005
-C = {"train": 20.0, "test": 4.0, "score": 8.0}
-Z = 3.0
-QUANTITIES = ("train", "test")
-DEFAULT_DS = (100, 200, 400)
-QUICK_DS = (50, 100)
-
-
-def tolerance(quantity: str, theory: float, d: int, se: float | None) -> float:
-    """Allowed ``|sim - theory|`` for one quantity at dimension ``d``.
-
-    ``(R0 + C[quantity]/d) |theory| + Z se`` with ``R0 = 0.005``, ``C = {train: 20, test: 4,
-    score: 8}``, ``Z = 3`` (``se`` = standard error of the simulated mean; ``None`` counts as 0).
-
-    Why these numbers: over the 22 built-in settings (:func:`default_settings`) at
-    ``d = 100, 200, 400`` the products ``d |sim - theory|/|theory|`` are at most about 2.2 for
-    the test error and 14 for the train error, and they do not grow with ``d``: the
-    finite-size corrections are of order ``1/d``.  ``C`` is about 1.5 times those products
-    (the score sits between the two); ``R0`` covers the quadrature error of the theory and
-    seed-level offsets that do not shrink with ``d``; ``Z se`` the Monte Carlo noise of the
-    seed average.  A theory off by an O(1) relative amount fails once ``d`` is large.
-    """
-    if quantity not in C:
-        raise ValueError(f"quantity must be one of {sorted(C)}, got {quantity!r}")
-    if not float(d).is_integer() or d < 1:
-        raise ValueError(f"d must be an integer >= 1, got {d!r}")
-    if se is not None and not (se >= 0):
-        raise ValueError(f"se must be >= 0 or None, got {se!r}")
-    return (R0 + C[quantity] / d) * abs(theory) + Z * (se or 0.0)
+#: Relative floor of the allowance: the accuracy the evaluators state for themselves (the
+#: theory's quadrature and fixed-point residual <= 1e-9, the simulator's Mehler truncation
+#: bound <= 1e-8), with a margin of 1e4 for round-off in sums over seeds.  Statistical and
+#: finite-size effects are not in it: they are in se(c0).
+FLOOR = 1e-4
+#: Family-wise level: the probability that a correct theory fails any check of one run.
+ALPHA = 0.05
+QUANTITIES = ("train", "test", "score")
 
 
-def default_settings(finite_m: bool = True) -> list[Setting]:
-    """The built-in validation set: 16 settings with ``m in {1, inf}``, plus (``finite_m=True``)
-    6 with ``m in {4, 16}``."""
+def softplus(x):
+    """``log(1 + e^x)``: smooth and not centred (``E softplus(g) = 0.806``), so the validation
+    covers the ``sigma - mu0`` reduction of ``docs/theory.md``, Sec. 0."""
+    return np.logaddexp(0.0, np.asarray(x, dtype=float))
+
+
+#: Registry name of :func:`softplus`: namespaced, so that a user's own "softplus" neither
+#: collides with it nor replaces it in the validation.  Registered at import of a module (not
+#: under ``__main__``), so that spawned workers importing rfdsm.validate see it too.
+SOFTPLUS = "validate_softplus"
+register_activation(SOFTPLUS, softplus, description="log(1 + e^x), not centred",
+                    overwrite=True)
+
+INF = math.inf
+_CORE = [  # (psi_n, psi_p, m, t, activation), lam = 0.01
+    (2, 0.5, 1, 0.1, "tanh"), (2, 4, 1, 0.1, "tanh"), (2, 0.5, INF, 0.1, "tanh"),
+    (2, 4, INF, 0.1, "tanh"), (2, 0.5, 4, 0.1, "tanh"), (2, 4, 4, 0.1, "tanh"),
+    (2, 4, 16, 1, "tanh"),
+    (2, 4, 1, 0.1, "erf"), (2, 4, INF, 1, "relu"), (2, 0.5, 4, 1, "relu"),
+    (2, 4, 1, 0.1, "linear"), (2, 4, INF, 0.1, SOFTPLUS), (2, 0.5, 1, 1, SOFTPLUS),
+    (2, 4, 1, 0.001, "tanh"), (2, 4, INF, 0.001, "tanh"), (2, 4, 1, 3, "tanh"),
+    (2, 0.5, INF, 3, "tanh"),
+    (0.125, 8, INF, 0.1, "tanh"), (0.125, 8, 1, 0.1, "tanh"),  # psi_p/psi_n = 64
+    (8, 0.125, INF, 0.1, "tanh"), (8, 0.125, 1, 0.1, "tanh"),  # psi_p/psi_n = 1/64
+    (1, 3, 4, 0.001, "relu"), (1, 3, INF, 0.001, "relu"),  # kinked activation at small t
+]
+_FULL_EXTRA = [
+    (2, 0.5, 16, 0.1, "tanh"), (2, 4, 16, 0.1, "tanh"), (2, 0.5, 1, 0.1, "relu"),
+    (2, 4, 1, 0.1, "relu"), (2, 4, INF, 0.1, "relu"), (2, 4, 4, 1, "relu"),
+    (2, 0.5, INF, 0.1, "erf"), (2, 4, 4, 0.1, "erf"), (2, 4, INF, 0.1, "linear"),
+    (2, 0.5, 4, 0.1, "linear"), (2, 4, 4, 1, SOFTPLUS), (2, 0.5, 4, 0.001, "tanh"),
+    (2, 4, 4, 3, "tanh"), (0.25, 16, INF, 0.1, "tanh"), (0.125, 8, 4, 0.1, "tanh"),
+    (8, 0.125, 4, 0.1, "tanh"), (2, 4, 1, 0.001, "relu"), (1, 3, 1, 0.001, "relu"),
+]
+_QUICK = [(2, 0.5, 1, 0.5, "tanh", 0.05), (2, 2, INF, 0.5, "tanh", 0.05)]
+#: name -> (settings, sizes d, seeds).  Every d is a multiple of 8, so that n = psi_n d and
+#: p = psi_p d are integers for every ratio of the sets (a rounded n/d would add an irregular
+#: O(1/d) term to the smooth 1/d law).
+SETS = {
+    "quick": (_QUICK, (16, 24, 32, 48), 3),
+    "default": (_CORE, (80, 120, 160, 240), 4),
+    "full": (_CORE + _FULL_EXTRA, (120, 200, 280, 400), 6),
+}
+
+
+def default_settings(which: str = "default", finite_m: bool = True) -> list[Setting]:
+    """The settings of a built-in set (``quick``, ``default`` or ``full``; ``SETS``)."""
+    if which not in SETS:
+        raise ValueError(f"which must be one of {sorted(SETS)}, got {which!r}")
     out = []
-    for m in (1, math.inf):
-        for act in ("tanh", "relu"):
-            for t in (0.1, 1.0):
-                for psi_n, psi_p in ((2.0, 0.5), (2.0, 4.0)):
-                    out.append(Setting(psi_n, psi_p, m=m, t=t, lam=0.01, activation=act))
-    if finite_m:
-        for m, act, t in ((4, "tanh", 0.1), (4, "relu", 1.0), (16, "tanh", 0.1)):
-            for psi_n, psi_p in ((2.0, 0.5), (2.0, 4.0)):
-                out.append(Setting(psi_n, psi_p, m=m, t=t, lam=0.01, activation=act))
+    for row in SETS[which][0]:
+        psi_n, psi_p, m, t, act = row[:5]
+        if finite_m or m in (1, INF):
+            out.append(Setting(psi_n, psi_p, m=m, t=t, lam=row[5] if len(row) > 5 else 0.01,
+                               activation=act))
     return out
 
 
-def validation_table(settings=None, ds=DEFAULT_DS, n_seeds: int = 3, seed: int = 0, *,
+class Fit(dict):
+    """Result of :func:`extrapolate` (a dict with attribute access): ``intercept``, ``se``
+    (inflated by ``birge``), ``dof`` (Welch-Satterthwaite, of ``se``), ``seed_dof`` (``n_seeds
+    - 1``, of each ``se_d``), ``chi2``,
+    ``chi2_dof`` (``k`` minus the number of coefficients), ``coef`` (``c0, c1[, c2]``),
+    ``order`` (1 or 2)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def extrapolate(ds, values, ses, n_seeds=None, order: int = 1) -> Fit:
+    """Weighted least-squares fit of ``values`` (seed means at sizes ``ds``, standard errors
+    ``ses``) to ``sum_j c_j d^-j``, ``j <= order`` (1 or 2; ``order + 2`` sizes or more, so
+    that one degree of freedom is left to test the fit).
+
+    ``se(c0)^2`` = ``[(X^T W X)^-1]_00`` with ``W = diag(1/se^2)``, times ``chi2/dof`` when
+    that exceeds 1 (Birge ratio: residuals larger than their errors, e.g. curvature the fit
+    lacks).  ``dof`` is the Welch-Satterthwaite number of degrees of freedom of ``se(c0)``
+    from ``n_seeds`` seeds per size (``inf`` when ``n_seeds`` is None: errors taken as known).
+    """
+    d = np.asarray(ds, dtype=float).ravel()
+    y = np.asarray(values, dtype=float).ravel()
+    s = np.asarray(ses, dtype=float).ravel()
+    if not (d.size == y.size == s.size):
+        raise ValueError(f"ds, values and ses must have the same length, got {d.size}, "
+                         f"{y.size}, {s.size}")
+    if np.unique(d).size != d.size or not np.all(d >= 1) or not np.all(np.isfinite(d)):
+        raise ValueError(f"ds must be distinct finite sizes >= 1, got {list(ds)}")
+    if isinstance(order, bool) or order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    if d.size < order + 2:
+        raise ValueError(f"ds: a fit of order {order} in 1/d needs at least {order + 2} sizes "
+                         f"(one more than its {order + 1} coefficients, to test the fit), got "
+                         f"{d.size}")
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(s)) and np.all(s > 0)):
+        raise ValueError("values must be finite and ses finite and > 0 (a standard error "
+                         "needs >= 2 seeds that differ)")
+    if n_seeds is not None and (np.ndim(n_seeds) == 0 and n_seeds < 2
+                                or np.any(np.asarray(n_seeds) < 2)):
+        raise ValueError(f"n_seeds must be >= 2 (or None), got {n_seeds!r}")
+    x = d.min() / d  # in (0, 1]: a well-conditioned design
+    X = np.vander(x, order + 1, increasing=True)
+    w = 1.0 / s**2
+    cov = np.linalg.inv(X.T @ (w[:, None] * X))
+    g = cov @ (X.T * w)  # coefficients as linear combinations of the values
+    coef = g @ y
+    resid = y - X @ coef
+    chi2 = float(np.sum(w * resid**2))
+    chi2_dof = d.size - (order + 1)
+    birge = math.sqrt(max(1.0, chi2 / chi2_dof))
+    terms = (g[0] * s) ** 2
+    var = float(terms.sum())
+    if n_seeds is None:
+        dof = seed_dof = math.inf
+    else:
+        nu = np.broadcast_to(np.asarray(n_seeds, dtype=float) - 1.0, d.shape)
+        dof = var**2 / float(np.sum(terms**2 / nu))
+        seed_dof = float(nu.min())
+    scale = d.min() ** np.arange(order + 1)  # back from x = d_min/d to 1/d
+    return Fit(intercept=float(coef[0]), se=birge * math.sqrt(var), dof=dof, seed_dof=seed_dof,
+               chi2=chi2, chi2_dof=chi2_dof, birge=birge,
+               coef=tuple(float(c) for c in coef * scale), order=order)
+
+
+def critical_value(n_checks: int, dof: float, alpha: float = ALPHA) -> float:
+    """Two-sided Student-t quantile at the Bonferroni level ``alpha/(2 n_checks)``: a correct
+    theory fails any of ``n_checks`` checks with probability at most ``alpha``."""
+    from scipy import stats
+
+    if not (0 < alpha < 1):
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if n_checks < 1:
+        raise ValueError(f"n_checks must be >= 1, got {n_checks!r}")
+    q = 1.0 - alpha / (2.0 * n_checks)
+    return float(stats.norm.ppf(q) if math.isinf(dof) else stats.t.ppf(q, dof))
+
+
+def check(fit: Fit, theory: float, n_checks: int, alpha: float = ALPHA,
+          converged: bool = True) -> dict:
+    """Whether ``theory`` is the ``d -> inf`` limit of a fit: ``ok``, the allowance ``crit
+    se(c0) + FLOOR |theory|``, ``z = (c0 - theory)/se(c0)`` and the ``reason`` of a failure."""
+    from scipy import stats
+
+    crit = critical_value(n_checks, fit.dof, alpha)
+    allow = crit * fit.se + FLOOR * abs(theory)
+    # The residual test: chi2/chi2_dof against F(chi2_dof, n_seeds - 1), since each se_d is
+    # an estimate from n_seeds seeds: the conservative (heavy-tailed) reference, so that few
+    # seeds do not turn noise into false failures.
+    level = alpha / n_checks
+    p_fit = float(stats.chi2.sf(fit.chi2, fit.chi2_dof) if math.isinf(fit.seed_dof)
+                  else stats.f.sf(fit.chi2 / fit.chi2_dof, fit.chi2_dof, fit.seed_dof))
+    dev = fit.intercept - theory
+    reason = ""
+    if not converged:
+        reason = "theory not converged"
+    elif not math.isfinite(theory):
+        reason = "theory not finite"
+    elif p_fit < level:
+        reason = f"1/d law does not fit (chi2 = {fit.chi2:.3g} on {fit.chi2_dof} dof)"
+    elif abs(dev) > allow:
+        reason = f"intercept off by {dev / fit.se:+.1f} se (allowed {crit:.2f} se + floor)"
+    return {"ok": not reason, "allow": allow, "crit": crit, "z": dev / fit.se, "p_fit": p_fit,
+            "reason": reason}
+
+
+def validation_table(settings=None, ds=None, n_seeds: int = 4, seed: int = 0, *,
                      progress=None):
     """Theory vs simulation as a tidy :class:`pandas.DataFrame`.
 
     One row per (setting, quantity, d): ``psi_n, psi_p, m, t, lam, activation, quantity, d,
-    theory, converged, sim, sim_se, rel_dev`` (``(sim - theory)/|theory|``), ``tol``
-    (:func:`tolerance` at this ``d``), ``largest_d`` (this row is at the largest d) and ``ok``
-    (converged and ``|sim - theory| <= tol``; only on ``largest_d`` rows, ``None`` elsewhere).
-    ``progress(text)``, when given, is called after each simulation.
+    n, p, theory, converged, residual, sim, sim_se, n_seeds, rel_dev``
+    (``(sim - theory)/|theory|``).  ``progress(text)``, when given, is called after each
+    simulation.
     """
     import pandas as pd
 
@@ -94,9 +225,11 @@ def validation_table(settings=None, ds=DEFAULT_DS, n_seeds: int = 3, seed: int =
     from .theory import theory
 
     settings = default_settings() if settings is None else list(settings)
-    ds = sorted(int(d) for d in ds)
-    if len(ds) < 1 or ds[0] < 1:
-        raise ValueError(f"ds must be one or more integers >= 1, got {ds!r}")
+    ds = sorted(int(d) for d in (SETS["default"][1] if ds is None else ds))
+    if len(set(ds)) < 3 or ds[0] < 1:
+        raise ValueError(f"ds: the extrapolation needs at least 3 distinct sizes >= 1, got {ds!r}")
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 2:
+        raise ValueError(f"n_seeds must be an integer >= 2 (for standard errors), got {n_seeds!r}")
     rows = []
     for st in settings:
         th = theory(st)
@@ -105,15 +238,12 @@ def validation_table(settings=None, ds=DEFAULT_DS, n_seeds: int = 3, seed: int =
             sim = simulate(st, d, seed=seed, n_seeds=n_seeds)
             for q in QUANTITIES:
                 tv, sv, se = getattr(th, q), getattr(sim, q), getattr(sim, q + "_se")
-                tol = tolerance(q, tv, d, se) if math.isfinite(tv) else math.nan
-                last = d == ds[-1]
-                within = math.isfinite(sv) and abs(sv - tv) <= tol  # False for NaN
                 rows.append({
                     "psi_n": st.psi_n, "psi_p": st.psi_p, "m": st.m, "t": st.t, "lam": st.lam,
-                    "activation": st.activation, "quantity": q, "d": d, "theory": tv,
-                    "converged": th.converged, "sim": sv, "sim_se": se,
-                    "rel_dev": (sv - tv) / abs(tv) if tv != 0 else math.inf, "tol": tol,
-                    "largest_d": last, "ok": bool(th.converged and within) if last else None,
+                    "activation": st.activation, "quantity": q, "d": d, "n": sim.n, "p": sim.p,
+                    "theory": tv, "converged": bool(th.converged and sim.converged),
+                    "residual": th.residual, "sim": sv, "sim_se": se, "n_seeds": n_seeds,
+                    "rel_dev": (sv - tv) / abs(tv) if tv != 0 else math.inf,
                 })
             if progress is not None:
                 progress(f"{_label(st)} d={d}: {time.perf_counter() - t0:.1f} s")
@@ -125,96 +255,77 @@ def _m_text(m) -> str:
 
 
 def _label(st: Setting) -> str:
-    m = _m_text(st.m)
-    return (f"m={m} psi_n={st.psi_n:g} psi_p={st.psi_p:g} t={st.t:g} lam={st.lam:g} "
-            f"{st.activation}")
+    return (f"m={_m_text(st.m)} psi_n={st.psi_n:g} psi_p={st.psi_p:g} t={st.t:g} "
+            f"lam={st.lam:g} {st.activation}")
 
 
-def _trend(small, large):
-    """(ratio |dev_small|/|dev_large|, whether the deviation did not grow beyond Z combined
-    standard errors) from the ``(sim, sim_se, theory)`` of the smallest and largest ``d``."""
-    (s_sim, s_se, th), (l_sim, l_se, _) = small, large
-    dev_s, dev_l = abs(s_sim - th), abs(l_sim - th)
-    ratio = dev_s / dev_l if dev_l > 0 else math.inf
-    noise = Z * math.hypot(s_se or 0.0, l_se or 0.0)
-    return ratio, bool(dev_l - dev_s <= noise)
+KEYS = ["m", "psi_n", "psi_p", "t", "lam", "activation", "quantity"]
 
 
-def summarize(df):
-    """Wide table (one row per setting and quantity) and the overall verdict.
+def summarize(df, alpha: float = ALPHA, order: int = 1):
+    """One row per setting and quantity with the fit and its verdict, and the overall verdict.
 
-    ``ok`` = the tolerance holds at the largest ``d`` (column ``ok`` of
-    :func:`validation_table`) and ``trend_ok`` (the deviation does not grow with ``d`` by more
-    than ``Z`` combined standard errors; ``True`` with a single ``d``).  ``trend`` is NaN with
-    a single ``d``.
+    Columns: the setting, ``quantity``, ``theory``, ``intercept``, ``se`` (of the intercept),
+    ``dof``, ``chi2``, ``slope`` (``c1``: the ``1/d`` coefficient), ``z``, ``crit``,
+    ``allow``, ``ok``, ``reason``; the number of checks ``N`` of the Bonferroni level is the
+    number of rows.
     """
     import pandas as pd
 
-    keys = ["m", "psi_n", "psi_p", "t", "lam", "activation", "quantity"]
-    ds = sorted(df["d"].unique())
+    groups = list(df.groupby(KEYS, sort=False))
     out = []
-    for key, g in df.groupby(keys, sort=False):
-        g = g.set_index("d")
-        row = dict(zip(keys, key))
-        row["theory"] = g["theory"].iloc[0]
-        for d in ds:
-            row[f"sim d={d}"] = g.loc[d, "sim"]
-            row[f"se d={d}"] = g.loc[d, "sim_se"]
-            row[f"dev d={d}"] = g.loc[d, "rel_dev"]
-            row[f"tol d={d}"] = g.loc[d, "tol"]
-        if len(ds) > 1:
-            row["trend"], row["trend_ok"] = _trend(
-                *((g.loc[d, "sim"], g.loc[d, "sim_se"], row["theory"]) for d in (ds[0], ds[-1])))
+    for key, g in groups:
+        g = g.sort_values("d")
+        row = dict(zip(KEYS, key))
+        row["theory"] = float(g["theory"].iloc[0])
+        try:
+            fit = extrapolate(g["d"], g["sim"], g["sim_se"], n_seeds=g["n_seeds"].to_numpy(),
+                              order=order)
+        except ValueError as exc:
+            row.update(intercept=math.nan, se=math.nan, dof=math.nan, chi2=math.nan,
+                       slope=math.nan, z=math.nan, crit=math.nan, allow=math.nan, ok=False,
+                       reason=str(exc))
         else:
-            row["trend"], row["trend_ok"] = math.nan, True
-        row["ok"] = bool(g.loc[ds[-1], "ok"]) and row["trend_ok"]
+            verdict = check(fit, row["theory"], len(groups), alpha, bool(g["converged"].all()))
+            row.update(intercept=fit.intercept, se=fit.se, dof=fit.dof, chi2=fit.chi2,
+                       slope=fit.coef[1], **{k: verdict[k] for k in
+                                             ("z", "crit", "allow", "ok", "reason")})
         out.append(row)
     wide = pd.DataFrame(out)
-    return wide, bool(wide["ok"].all())
+    return wide, bool(len(wide) and wide["ok"].all())
 
 
-def _se_text(se) -> str:
-    return f"{se:.4f}" if se is not None and math.isfinite(se) else "-"
-
-
-def _print_table(wide, ds, file=None):
+def _print_table(wide, file=None):
     file = sys.stdout if file is None else file  # resolved late: sys.stdout may be swapped
-    head = f"{'m':>4} {'psi_n':>5} {'psi_p':>5} {'t':>4} {'act':>5} {'q':>5} {'theory':>9}"
-    for d in ds:
-        head += f" {'sim d=' + str(d):>19} {'dev':>7}"
-    head += f" {'tol':>6} {'trend':>6}  ok"
-    print(head, file=file)
+    print(f"{'m':>4} {'psi_n':>5} {'psi_p':>5} {'t':>5} {'act':>17} {'q':>5} {'theory':>10} "
+          f"{'intercept +- se':>22} {'dev':>8} {'z':>6} {'crit':>5}  ok", file=file)
     for _, r in wide.iterrows():
-        m = _m_text(r["m"])
-        line = (f"{m:>4} {r['psi_n']:>5g} {r['psi_p']:>5g} {r['t']:>4g} {r['activation']:>5} "
-                f"{r['quantity']:>5} {r['theory']:>9.5f}")
-        for d in ds:
-            line += (f" {r[f'sim d={d}']:>9.5f}+-{_se_text(r[f'se d={d}']):<7} "
-                     f"{100 * r[f'dev d={d}']:>+6.2f}%")
-        # the tolerance at the largest d, relative to |theory| like the deviations
-        th = abs(r["theory"])
-        tol = 100 * r[f"tol d={ds[-1]}"] / th if th > 0 else math.nan
-        trend = f"{r['trend']:.2f}" if math.isfinite(r["trend"]) else "-"
-        if math.isfinite(r["trend"]) and not r["trend_ok"]:
-            trend += "!"
-        line += f" {tol:>5.2f}% {trend:>6}  {'yes' if r['ok'] else 'NO'}"
+        th = r["theory"]
+        dev = 100 * (r["intercept"] - th) / abs(th) if th else math.nan
+        line = (f"{_m_text(r['m']):>4} {r['psi_n']:>5g} {r['psi_p']:>5g} {r['t']:>5g} "
+                f"{r['activation']:>17} {r['quantity']:>5} {th:>10.5g} "
+                f"{r['intercept']:>11.5g} +- {r['se']:<8.2g} {dev:>+7.2f}% {r['z']:>+6.1f} "
+                f"{r['crit']:>5.2f}  {'yes' if r['ok'] else 'NO: ' + r['reason']}")
         print(line, file=file)
 
 
 def configure_parser(parser) -> None:
     from .cli import int_at_least, nonneg_int
 
-    at_least_2 = int_at_least(2)
-    parser.add_argument("--d", type=at_least_2, nargs="+", default=None,
-                        help=f"dimensions >= 2 (default {' '.join(map(str, DEFAULT_DS))}; "
-                             f"--quick: {' '.join(map(str, QUICK_DS))})")
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller dimensions (faster; the tolerance grows like 1/d)")
-    parser.add_argument("--seeds", type=at_least_2, default=3,
-                        help="seeds per simulation (>= 2, for standard errors)")
+    parser.add_argument("--d", type=int_at_least(2), nargs="+", default=None,
+                        help="three or more dimensions >= 2 (default: those of the set)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help=f"{len(_QUICK)} tiny settings "
+                      f"at d = {', '.join(map(str, SETS['quick'][1]))} (seconds; for tests)")
+    size.add_argument("--full", action="store_true", help=f"{len(SETS['full'][0])} settings "
+                      f"at d = {', '.join(map(str, SETS['full'][1]))}, 6 seeds")
+    parser.add_argument("--seeds", type=int_at_least(2), default=None,
+                        help="seeds per simulation (>= 2; default: 3 quick, 4 default, 6 full)")
     parser.add_argument("--seed", type=nonneg_int, default=0, help="first seed (>= 0)")
+    parser.add_argument("--order", type=int, choices=(1, 2), default=1,
+                        help="terms in 1/d of the fit (2 adds c2/d^2; needs 4 or more sizes)")
     parser.add_argument("--no-finite-m", action="store_true",
-                        help="only m = 1 and m = inf (16 settings instead of 22)")
+                        help="only the settings with m = 1 and m = inf")
     parser.add_argument("--csv", default=None, help="also write the tidy table to this CSV file")
 
 
@@ -242,32 +353,33 @@ def _check_writable(path: str, option: str) -> None:
 def run_cli(args) -> int:
     from .cli import UsageError
 
-    ds = args.d if args.d else (QUICK_DS if args.quick else DEFAULT_DS)
+    which = "quick" if args.quick else "full" if args.full else "default"
+    _, set_ds, set_seeds = SETS[which]
+    ds = sorted(set(args.d)) if args.d else list(set_ds)
+    if len(ds) < args.order + 2:
+        raise UsageError(f"--d: a fit of order {args.order} in 1/d needs at least "
+                         f"{args.order + 2} distinct sizes (one more than its coefficients), "
+                         f"got {len(ds)}")
+    seeds = args.seeds or set_seeds
     if args.csv:
         _check_writable(args.csv, "--csv")
-    settings = default_settings(finite_m=not args.no_finite_m)
+    settings = default_settings(which, finite_m=not args.no_finite_m)
+    rounded = sorted({d for st in settings for d in ds if not (
+        float(st.psi_n * d).is_integer() and float(st.psi_p * d).is_integer())})
+    if rounded:  # a rounded n/d or p/d adds an irregular O(1/d) term to the fitted law
+        print(f"rfdsm: note: n = psi_n d or p = psi_p d is rounded at d = "
+              f"{', '.join(map(str, rounded))}; multiples of 8 avoid it", file=sys.stderr)
     t0 = time.perf_counter()
-    df = validation_table(settings, ds, n_seeds=args.seeds, seed=args.seed,
+    df = validation_table(settings, ds, n_seeds=seeds, seed=args.seed,
                           progress=lambda s: print(f"  {s}", file=sys.stderr, flush=True))
-    wide, ok = summarize(df)
-    ds = sorted(df["d"].unique())
-    print(f"theory vs simulation: {len(settings)} settings, d = {', '.join(map(str, ds))}, "
-          f"{args.seeds} seeds; dev = (sim - theory)/|theory|; tol = tolerance at d={ds[-1]}")
-    _print_table(wide, ds)
-    big = df[df["largest_d"]]
-    worst = big.loc[big["rel_dev"].abs().idxmax()]
-    print(f"largest |dev| at d={ds[-1]}: {100 * abs(worst['rel_dev']):.2f}% "
-          f"({worst['quantity']}, m={_m_text(worst['m'])}, psi_p={worst['psi_p']:g}, "
-          f"{worst['activation']}, t={worst['t']:g})")
-    for q in QUANTITIES:
-        # d |dev| is the size-free finite-size coefficient that C_q bounds (see tolerance())
-        sub = df[df["quantity"] == q]
-        coef = (sub["d"] * sub["rel_dev"].abs()).max()
-        print(f"max d |dev| ({q}): {coef:.2f}  (tolerance: ({R0:g} + {C[q]:g}/d)|theory| + "
-              f"{Z:g} se)")
+    wide, ok = summarize(df, order=args.order)
+    law = "c0 + c1/d" + (" + c2/d^2" if args.order == 2 else "")
+    print(f"theory vs the d -> inf limit of the simulation: {len(settings)} settings ({which} "
+          f"set), d = {', '.join(map(str, ds))}, {seeds} seeds; fit {law} (weights 1/se^2)")
+    _print_table(wide)
     n_bad = int((~wide["ok"]).sum())
-    print(f"tolerance: |sim - theory| <= (R0 + C_q/d)|theory| + {Z:g} se at d={ds[-1]}, and no "
-          f"growth with d beyond {Z:g} se;  {'ALL PASS' if ok else f'FAILED: {n_bad} rows'}"
+    print(f"pass: |c0 - theory| <= crit se(c0) + {FLOOR:g} |theory|, crit = Student-t quantile "
+          f"at {ALPHA:g}/(2 x {len(wide)} checks);  {'ALL PASS' if ok else f'FAILED: {n_bad} rows'}"
           f"  ({time.perf_counter() - t0:.0f} s)")
     if args.csv:
         try:
@@ -275,3 +387,25 @@ def run_cli(args) -> int:
         except OSError as exc:
             raise UsageError(f"--csv {args.csv!r}: cannot write: {exc.strerror or exc}") from None
     return 0 if ok else 1
+
+
+#: ``(R0, C_q, Z)`` of :func:`tolerance`.
+_SCREEN = (0.005, {"train": 20.0, "test": 4.0, "score": 8.0}, 3.0)
+
+
+def tolerance(quantity: str, theory: float, d: int, se: float | None) -> float:
+    """A screen for gross errors at one size, ``(0.005 + C_q/d) |theory| + 3 se`` (``C = {train:
+    20, test: 4, score: 8}``), kept for the fast theory tests (``tests/test_theory*.py``).
+
+    Not the validation: its ``C_q`` were fitted to the deviations of the former validation set,
+    and a clean ``1/d`` effect larger than that (``psi_p/psi_n = 64``) exceeds it.  ``rfdsm
+    validate`` uses :func:`extrapolate` and :func:`check` instead.
+    """
+    r0, c, z = _SCREEN
+    if quantity not in c:
+        raise ValueError(f"quantity must be one of {sorted(c)}, got {quantity!r}")
+    if not float(d).is_integer() or d < 1:
+        raise ValueError(f"d must be an integer >= 1, got {d!r}")
+    if se is not None and not (se >= 0):
+        raise ValueError(f"se must be >= 0 or None, got {se!r}")
+    return (r0 + c[quantity] / d) * abs(theory) + z * (se or 0.0)
