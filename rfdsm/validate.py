@@ -387,25 +387,3 @@ def run_cli(args) -> int:
         except OSError as exc:
             raise UsageError(f"--csv {args.csv!r}: cannot write: {exc.strerror or exc}") from None
     return 0 if ok else 1
-
-
-#: ``(R0, C_q, Z)`` of :func:`tolerance`.
-_SCREEN = (0.005, {"train": 20.0, "test": 4.0, "score": 8.0}, 3.0)
-
-
-def tolerance(quantity: str, theory: float, d: int, se: float | None) -> float:
-    """A screen for gross errors at one size, ``(0.005 + C_q/d) |theory| + 3 se`` (``C = {train:
-    20, test: 4, score: 8}``), kept for the fast theory tests (``tests/test_theory*.py``).
-
-    Not the validation: its ``C_q`` were fitted to the deviations of the former validation set,
-    and a clean ``1/d`` effect larger than that (``psi_p/psi_n = 64``) exceeds it.  ``rfdsm
-    validate`` uses :func:`extrapolate` and :func:`check` instead.
-    """
-    r0, c, z = _SCREEN
-    if quantity not in c:
-        raise ValueError(f"quantity must be one of {sorted(c)}, got {quantity!r}")
-    if not float(d).is_integer() or d < 1:
-        raise ValueError(f"d must be an integer >= 1, got {d!r}")
-    if se is not None and not (se >= 0):
-        raise ValueError(f"se must be >= 0 or None, got {se!r}")
-    return (r0 + c[quantity] / d) * abs(theory) + z * (se or 0.0)
