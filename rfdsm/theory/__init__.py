@@ -2,7 +2,9 @@
 
 :func:`theory` evaluates one :class:`rfdsm.Setting`, :func:`theory_curve` a sequence of them
 with continuation (each point warm-started from its neighbour).  ``m = 1`` and ``m = inf`` are
-solved by :mod:`.m1` and :mod:`.minf`, finite ``m > 1`` by :mod:`.finite_m`.
+solved by :mod:`.m1` and :mod:`.minf`, finite ``m > 1`` by :mod:`.finite_m`: each supplies its
+equations (fixed point and errors on a Marchenko-Pastur rule) to the one refine / solve / judge
+loop of :mod:`.driver`.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .constants import kappa_constants
+from .spectral import mp_rule
 
 __all__ = ["Solution", "GEConstants", "ge_constants"]
 
@@ -99,10 +100,10 @@ class GESpectrum:
 
     ``<f> = sum(w * f)`` approximates ``int f dMP_{psi_p}``.  Nodes: the atom ``s = 0`` (when
     ``psi_p > 1``, first), the edge-correction node (at ``s = S_EDGE``, i.e. ``0+``), then the
-    midpoint nodes of :func:`rfdsm.theory.spectral.mp_parts`.  Arrays: ``Sigma = mu1^2 s +
-    mu_star^2`` (population feature covariance), ``C = mu1^2 a^2 s + kappa_s^2`` (noise-averaged
-    feature), ``Sc = mu1^2 h s + kappa_i^2`` (conditional, ``C + Sc = Sigma``), ``T = mu1^2 h s``
-    (``V^T V``).
+    midpoint nodes (:func:`rfdsm.theory.spectral.mp_rule` with ``edge=S_EDGE``).  Arrays:
+    ``Sigma = mu1^2 s + mu_star^2`` (population feature covariance), ``C = mu1^2 a^2 s +
+    kappa_s^2`` (noise-averaged feature), ``Sc = mu1^2 h s + kappa_i^2`` (conditional, ``C + Sc
+    = Sigma``), ``T = mu1^2 h s`` (``V^T V``).
     """
 
     s: np.ndarray
@@ -111,20 +112,6 @@ class GESpectrum:
     C: np.ndarray
     Sc: np.ndarray
     T: np.ndarray
-
-
-@lru_cache(maxsize=1024)
-def _nodes(psi_p: float, nodes: int):
-    from .spectral import mp_parts
-
-    p = mp_parts(psi_p, nodes)
-    head_s, head_w = [S_EDGE], [p.edge]
-    if p.atom > 0.0:
-        head_s, head_w = [0.0, S_EDGE], [p.atom, p.edge]
-    s, w = np.concatenate((head_s, p.s)), np.concatenate((head_w, p.w))
-    s.setflags(write=False)
-    w.setflags(write=False)
-    return s, w
 
 
 #: Constants whose error bound is below this (relative to the smaller of them) are taken as
@@ -143,7 +130,7 @@ def ge_spectrum(setting, nodes: int, probe: bool = False) -> GESpectrum:
     k = ge_constants(setting)
     if probe:
         k = k.probe()
-    s, w = _nodes(float(setting.psi_p), int(nodes))
+    s, w = mp_rule(float(setting.psi_p), int(nodes), edge=S_EDGE)
     m1 = k.mu1 * k.mu1
     a2, h = setting.a ** 2, setting.h
     return GESpectrum(s, w, m1 * s + k.mu_star2, m1 * a2 * s + k.kappa_s2, m1 * h * s + k.kappa_i2,
@@ -166,8 +153,10 @@ def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 #: the scale of the errors (the accuracy the solvers aim at: fixed point and quadrature to 1e-9).
 BOUND_TOL = 1e-9
 
-#: Errors below this are compared absolutely (as in the quadrature refinement of the solvers).
-_FLOOR = 1e-6
+#: Errors below this are compared absolutely, here and in the quadrature refinement of
+#: :func:`rfdsm.theory.driver.drive` (train = O(lam^2) just above an interpolation threshold
+#: need only be resolved to ``1e-6`` times the tolerance, absolutely).
+QUAD_FLOOR = 1e-6
 
 
 def constants_effect(setting, nodes: int, solve_at, base) -> float:
@@ -184,7 +173,7 @@ def constants_effect(setting, nodes: int, solve_at, base) -> float:
     base = np.asarray(base, dtype=float)
     if not (np.all(np.isfinite(moved)) and np.all(np.isfinite(base))):
         return 0.0 if np.array_equal(moved, base) else math.inf
-    return float(np.max(np.abs(moved - base) / np.maximum(np.abs(base), _FLOOR)))
+    return float(np.max(np.abs(moved - base) / np.maximum(np.abs(base), QUAD_FLOOR)))
 
 
 def physical_bounds(setting, train: float, test: float):

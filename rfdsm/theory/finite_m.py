@@ -29,10 +29,10 @@ import math
 
 import numpy as np
 
-from .common import (Solution, constants_effect, constants_warning, ge_spectrum,
-                     physical_bounds, ratio)
+from .common import Solution, ratio
+from .driver import FixedPoint, drive
 
-__all__ = ["solve_finite_m"]
+__all__ = ["solve_finite_m", "FiniteMEquations"]
 
 
 class _System:
@@ -258,6 +258,59 @@ def _threshold(sp, setting):
     return p_eff / (setting.psi_n * int(setting.m))
 
 
+class FiniteMEquations:
+    """Eqs. (F4)-(F11) for :func:`rfdsm.theory.driver.drive`; the fixed point is ``omega =
+    (omega_s, omega_i)``, the ``state`` ``(branch, omega_s, omega_i)``: a warm start is used
+    only on its own side of the interpolation threshold.  The ridgeless fit exactly at the
+    threshold is answered without a solve (``test = inf``); any other non-finite result is a
+    failure."""
+
+    name = "finite-m deterministic equivalent (docs/theory.md eqs. F4-F11)"
+    may_diverge = False
+    uses_constants = True
+
+    def __init__(self, setting, tol, max_iter):
+        m = setting.m
+        if not (isinstance(m, int) and m >= 1):
+            raise ValueError(f"m must be a finite integer >= 1 for the finite-m solver, got {m!r}")
+        self.setting, self.tol, self.max_iter = setting, tol, max_iter
+
+    def prepare(self, sp):
+        # (the same on every rule: it depends only on the atom of the rule and mu_star)
+        self.ratio_pn = _threshold(sp, self.setting)
+        self.above = self.ratio_pn > 1.0
+        self.branch = "above" if self.above else "below"
+        if self.setting.lam == 0.0 and abs(self.ratio_pn - 1.0) <= 1e-12:
+            diag = {"solver": self.name, "divergent": True, "p_eff_over_N": self.ratio_pn}
+            return Solution(0.0, math.inf, math.inf, True, 0.0, 0, None, diag)
+        return None
+
+    def _start(self, warm):
+        try:
+            branch, ws, wi = warm
+            x = np.array([float(ws), float(wi)])
+        except (TypeError, ValueError):
+            return None
+        return x if str(branch) == self.branch else None
+
+    def solve(self, sp, warm):
+        sys = _System(sp, self.setting, self.above)
+        x, res, it, done, nn, nf = _solve(sys, self._start(warm), self.tol, self.max_iter)
+        return FixedPoint(x, res, it, done, counts={"newton": nn, "fallback": nf})
+
+    def errors(self, sp, x):
+        return _errors(_System(sp, self.setting, self.above), x)
+
+    def state(self, x):
+        return (self.branch, float(x[0]), float(x[1]))
+
+    def describe(self, fp, counts):
+        return {"method": "newton" if counts["fallback"] == 0 else
+                "newton with fixed-point fallback", "branch": self.branch,
+                "p_eff_over_N": self.ratio_pn, "newton_steps": counts["newton"],
+                "fallback_steps": counts["fallback"]}
+
+
 def solve_finite_m(setting, warm=None, *, tol=1e-13, max_iter=200, nodes=400, quad_tol=1e-9,
                    max_nodes=12800) -> Solution:
     """Limiting ``train``, ``test``, ``score`` for a finite number ``m >= 1`` of noise samples.
@@ -266,70 +319,11 @@ def solve_finite_m(setting, warm=None, *, tol=1e-13, max_iter=200, nodes=400, qu
     the Newton starting point when it belongs to the same branch.  The Marchenko-Pastur rule is
     refined (``nodes`` doubled) until train and test agree with the previous rule to
     ``quad_tol`` (relative; absolute ``1e-6 quad_tol`` for errors below ``1e-6``), the last change
-    being reported as ``quadrature_error``.  The ridgeless fit (``lam = 0``) exactly at the
-    interpolation threshold ``p_eff = N = m n`` diverges: ``test = inf`` with
-    ``diagnostics["divergent"] = True``.
+    being reported as ``quadrature_error`` (:func:`rfdsm.theory.driver.drive`).  The ridgeless
+    fit (``lam = 0``) exactly at the interpolation threshold ``p_eff = N = m n`` diverges:
+    ``test = inf`` with ``diagnostics["divergent"] = True``.  ``max_iter`` is twice that of the
+    ``m = 1`` and ``m = inf`` solvers: the second stage of :func:`_solve` may fall back on damped
+    fixed-point steps, which converge linearly.
     """
-    m = setting.m
-    if not (isinstance(m, int) and m >= 1):
-        raise ValueError(f"m must be a finite integer >= 1 for the finite-m solver, got {m!r}")
-    lam = setting.lam
-    prev = None
-    total_it = newton = fallback = 0
-    warm_x = None
-    if warm is not None:
-        try:
-            branch, ws, wi = warm
-            warm_x = (str(branch), np.array([float(ws), float(wi)]))
-        except (TypeError, ValueError):
-            warm_x = None
-    while True:
-        sp = ge_spectrum(setting, nodes)
-        ratio_pn = _threshold(sp, setting)
-        above = ratio_pn > 1.0
-        branch = "above" if above else "below"
-        if lam == 0.0 and abs(ratio_pn - 1.0) <= 1e-12:
-            diag = {"solver": "finite-m deterministic equivalent (docs/theory.md eqs. F4-F11)",
-                    "divergent": True, "p_eff_over_N": ratio_pn, "nodes": nodes}
-            return Solution(0.0, math.inf, math.inf, True, 0.0, 0, None, diag)
-        sys = _System(sp, setting, above)
-        start = warm_x[1] if warm_x is not None and warm_x[0] == branch else None
-        x, res, it, done, nn, nf = _solve(sys, start, tol, max_iter)
-        total_it += it
-        newton += nn
-        fallback += nf
-        train, test, info = _errors(sys, x)
-        cur = np.array([train, test])
-        if prev is not None:
-            if not np.all(np.isfinite(cur)):
-                qerr = math.inf
-            else:
-                # relative, except for errors below 1e-6 (train = O(lam^2) just above the
-                # threshold), which need only be resolved to 1e-6 quad_tol absolute
-                qerr = float(np.max(np.abs(cur - prev) / np.maximum(np.abs(cur), 1e-6)))
-            if qerr <= quad_tol or nodes >= max_nodes:
-                break
-        prev, warm_x = cur, (branch, x)
-        nodes *= 2
-    finite = bool(np.all(np.isfinite(cur)))
-
-    def solve_at(sp2):
-        sys2 = _System(sp2, setting, above)
-        return _errors(sys2, _solve(sys2, x, tol, max_iter)[0])[:2]
-
-    kerr = constants_effect(setting, nodes, solve_at, cur) if finite else 0.0
-    train, warning = physical_bounds(setting, train, test)
-    converged = bool(done and res <= 1e-9 and qerr <= quad_tol and finite
-                     and warning is None)
-    score = (test - setting.bayes) / setting.h
-    diag = {"solver": "finite-m deterministic equivalent (docs/theory.md eqs. F4-F11)",
-            "method": "newton" if fallback == 0 else "newton with fixed-point fallback",
-            "branch": branch, "p_eff_over_N": ratio_pn, "newton_steps": newton,
-            "fallback_steps": fallback, "nodes": nodes, "quadrature_error": qerr,
-            **info, **constants_warning(setting, kerr, quad_tol, sp)}
-    if warning:
-        diag["warning"] = "; ".join(filter(None, (warning, diag.get("warning"))))
-    converged = converged and "warning" not in diag
-    # one number for every way a solve can be off, as in the m = 1 and m = inf solvers
-    return Solution(float(train), float(test), float(score), converged, max(res, qerr, kerr),
-                    total_it, (branch, float(x[0]), float(x[1])), diag)
+    return drive(setting, FiniteMEquations(setting, tol, max_iter), warm, nodes=nodes,
+                 quad_tol=quad_tol, max_nodes=max_nodes)

@@ -17,12 +17,11 @@ import math
 
 import numpy as np
 
-from .common import Solution, ge_spectrum, physical_bounds, ratio
+from .common import Solution, ratio
+from .driver import FixedPoint, drive
+from .driver import QUAD_FLOOR  # noqa: F401  (defined here before the driver existed)
 
-__all__ = ["solve_m1"]
-
-#: Errors below this are compared absolutely when refining the quadrature.
-QUAD_FLOOR = 1e-6
+__all__ = ["solve_m1", "M1Equations"]
 
 #: ``|g(kappa)| <= _ROUNDING max(kappa, lam)`` is a root to working precision.
 _ROUNDING = 8.0 * np.finfo(float).eps
@@ -86,40 +85,45 @@ def _errors(sp, setting, kappa):
                          "df1_over_n": 1.0 - one_minus_df1}
 
 
+class M1Equations:
+    """Eq. (T8) and eqs. (T9)-(T11) for :func:`rfdsm.theory.driver.drive`; the fixed point and
+    the ``state`` are ``kappa``.  The errors diverge at the ridgeless interpolation threshold
+    (``test = inf``, a limit, not a failure), and ``kappa_s^2, kappa_i^2`` do not enter (only
+    ``Sigma`` and ``T`` do)."""
+
+    name = "m=1 ridge deterministic equivalent (docs/theory.md eqs. T8-T11)"
+    may_diverge = True
+    uses_constants = False
+
+    def __init__(self, setting, tol, max_iter):
+        self.setting, self.tol, self.max_iter = setting, tol, max_iter
+        self.r = setting.psi_p / setting.psi_n
+
+    def prepare(self, sp):
+        return None
+
+    def solve(self, sp, warm):
+        kappa, res, it, method, done = _solve_kappa(sp, self.r, self.setting.lam, warm,
+                                                    self.tol, self.max_iter)
+        return FixedPoint(kappa, res, it, done, method)
+
+    def errors(self, sp, kappa):
+        return _errors(sp, self.setting, kappa)
+
+    def state(self, kappa):
+        return kappa
+
+    def describe(self, fp, counts):
+        return {"method": fp.method, "kappa": fp.x}
+
+
 def solve_m1(setting, warm=None, *, tol=1e-13, max_iter=100, nodes=400, quad_tol=1e-9,
              max_nodes=12800) -> Solution:
     """Limiting ``train``, ``test``, ``score`` for ``m = 1``; ``state`` is ``kappa``.
 
     The Marchenko-Pastur rule is refined (``nodes`` doubled) until train and test agree with
     the previous rule to ``quad_tol`` (relative, absolute below :data:`QUAD_FLOOR`); the last
-    change is reported as ``quadrature_error``.
+    change is reported as ``quadrature_error`` (:func:`rfdsm.theory.driver.drive`).
     """
-    r = setting.psi_p / setting.psi_n
-    lam = setting.lam
-    prev = None
-    total_it = 0
-    while True:
-        sp = ge_spectrum(setting, nodes)
-        kappa, res, it, method, done = _solve_kappa(sp, r, lam, warm, tol, max_iter)
-        total_it += it
-        train, test, info = _errors(sp, setting, kappa)
-        cur = np.array([train, test])
-        if prev is not None:
-            if not np.all(np.isfinite(cur)):
-                qerr = 0.0 if np.array_equal(cur, prev) else math.inf
-            else:
-                qerr = float(np.max(np.abs(cur - prev) / np.maximum(np.abs(cur), QUAD_FLOOR)))
-            if qerr <= quad_tol or nodes >= max_nodes:
-                break
-        prev, warm = cur, kappa
-        nodes *= 2
-    # (kappa_s^2, kappa_i^2 do not enter m = 1: only Sigma and T do)
-    train, warning = physical_bounds(setting, train, test)
-    converged = bool(done and res <= 1e-9 and qerr <= quad_tol and warning is None)
-    score = (test - setting.bayes) / setting.h
-    diag = {"solver": "m=1 ridge deterministic equivalent (docs/theory.md eqs. T8-T11)",
-            "method": method, "kappa": kappa, "nodes": nodes, "quadrature_error": qerr, **info}
-    if warning:
-        diag["warning"] = warning
-    # one number for both ways a solve can be off: fixed point and quadrature
-    return Solution(train, test, score, converged, max(res, qerr), total_it, kappa, diag)
+    return drive(setting, M1Equations(setting, tol, max_iter), warm, nodes=nodes,
+                 quad_tol=quad_tol, max_nodes=max_nodes)

@@ -17,11 +17,10 @@ import math
 
 import numpy as np
 
-from .common import (Solution, constants_effect, constants_warning, ge_spectrum,
-                     physical_bounds, ratio)
-from .m1 import QUAD_FLOOR
+from .common import Solution, ratio
+from .driver import FixedPoint, drive
 
-__all__ = ["solve_minf"]
+__all__ = ["solve_minf", "MinfEquations"]
 
 
 def _h(sp, r, A, x):
@@ -72,44 +71,42 @@ def _errors(sp, setting, x):
     return train, test, {"delta": delta, "trQT_over_d": F, "stability": den}
 
 
+class MinfEquations:
+    """Eq. (T13) and eqs. (T14)-(T17) for :func:`rfdsm.theory.driver.drive`; the fixed point and
+    the ``state`` are ``x = 1/(1 + delta)``.  No finite setting makes the errors diverge: a
+    non-finite result (the stability denominator lost to rounding) is a failure."""
+
+    name = "m=inf deterministic equivalent (docs/theory.md eqs. T12-T17)"
+    may_diverge = False
+    uses_constants = True
+
+    def __init__(self, setting, tol, max_iter):
+        self.setting, self.tol, self.max_iter = setting, tol, max_iter
+        self.r = setting.psi_p / setting.psi_n
+
+    def prepare(self, sp):
+        return None
+
+    def solve(self, sp, warm):
+        x, res, it, done = _solve_x(sp, self.r, sp.Sc + self.setting.lam, warm, self.tol,
+                                    self.max_iter)
+        return FixedPoint(x, res, it, done)
+
+    def errors(self, sp, x):
+        return _errors(sp, self.setting, x)
+
+    def state(self, x):
+        return x
+
+    def describe(self, fp, counts):
+        return {"method": "newton", "x": fp.x}
+
+
 def solve_minf(setting, warm=None, *, tol=1e-13, max_iter=100, nodes=400, quad_tol=1e-9,
                max_nodes=12800) -> Solution:
     """Limiting ``train``, ``test``, ``score`` for ``m = inf``; ``state`` is ``x = 1/(1+delta)``.
 
     The Marchenko-Pastur rule is refined as in :func:`rfdsm.theory.m1.solve_m1`.
     """
-    r = setting.psi_p / setting.psi_n
-    prev = None
-    total_it = 0
-    while True:
-        sp = ge_spectrum(setting, nodes)
-        A = sp.Sc + setting.lam
-        x, res, it, done = _solve_x(sp, r, A, warm, tol, max_iter)
-        total_it += it
-        train, test, info = _errors(sp, setting, x)
-        cur = np.array([train, test])
-        if prev is not None:
-            qerr = float(np.max(np.abs(cur - prev) / np.maximum(np.abs(cur), QUAD_FLOOR)))
-            if qerr <= quad_tol or nodes >= max_nodes:
-                break
-        prev, warm = cur, x
-        nodes *= 2
-    finite = bool(np.all(np.isfinite(cur)))
-
-    def solve_at(sp2):
-        x2 = _solve_x(sp2, r, sp2.Sc + setting.lam, x, tol, max_iter)[0]
-        return _errors(sp2, setting, x2)[:2]
-
-    kerr = constants_effect(setting, nodes, solve_at, cur) if finite else 0.0
-    train, warning = physical_bounds(setting, train, test)
-    converged = bool(done and finite and res <= 1e-9 and qerr <= quad_tol
-                     and warning is None)
-    score = (test - setting.bayes) / setting.h
-    diag = {"solver": "m=inf deterministic equivalent (docs/theory.md eqs. T12-T17)",
-            "method": "newton", "x": x, "nodes": nodes, "quadrature_error": qerr,
-            **info, **constants_warning(setting, kerr, quad_tol, sp)}
-    if warning:
-        diag["warning"] = "; ".join(filter(None, (warning, diag.get("warning"))))
-    converged = converged and "warning" not in diag
-    # one number for every way a solve can be off: fixed point, quadrature, GE constants
-    return Solution(train, test, score, converged, max(res, qerr, kerr), total_it, x, diag)
+    return drive(setting, MinfEquations(setting, tol, max_iter), warm, nodes=nodes,
+                 quad_tol=quad_tol, max_nodes=max_nodes)

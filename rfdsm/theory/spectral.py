@@ -97,11 +97,11 @@ def mp_parts(gamma: float, nodes: int = DEFAULT_NODES) -> MPParts:
 
 
 @lru_cache(maxsize=4096)
-def _rule(gamma: float, nodes: int):
+def _rule(gamma: float, nodes: int, edge: float = 0.0):
     p = _parts(gamma, nodes)
-    head_s, head_w = [0.0], [p.edge]
+    head_s, head_w = [edge], [p.edge]
     if p.atom > 0.0:
-        head_s, head_w = [0.0, 0.0], [p.atom, p.edge]
+        head_s, head_w = [0.0, edge], [p.atom, p.edge]
     s = np.concatenate((head_s, p.s))
     w = np.concatenate((head_w, p.w))
     s.setflags(write=False)
@@ -109,13 +109,16 @@ def _rule(gamma: float, nodes: int):
     return s, w
 
 
-def mp_rule(gamma: float, nodes: int = DEFAULT_NODES) -> tuple[np.ndarray, np.ndarray]:
+def mp_rule(gamma: float, nodes: int = DEFAULT_NODES, *,
+            edge: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Nodes ``s`` and weights ``w`` (read-only arrays) of the MP law of ratio ``gamma > 0``,
     such that ``sum(w * f(s)) ~ int f dMP_gamma`` for ``f`` analytic on ``[0, s_+]``.
 
     The first node is the atom at 0 when ``gamma > 1``; the next is the edge-correction node,
-    also at ``s = 0`` (see the module docstring: it stands for the right limit ``f(0+)`` and is
-    not part of the atom); then ``nodes`` midpoint nodes.  ``w.sum() == 1`` to rounding, and
-    ``sum(w * s^k)`` is exact for ``k < nodes`` (to rounding).
+    at ``s = edge`` (see the module docstring: it stands for the right limit ``f(0+)`` and is
+    not part of the atom; the solvers put it at a tiny ``edge > 0``,
+    :data:`rfdsm.theory.common.S_EDGE`, so that ratios that are ``0/0`` on the atom take that
+    limit); then ``nodes`` midpoint nodes.  ``w.sum() == 1`` to rounding, and ``sum(w * s^k)``
+    is exact for ``k < nodes`` (to rounding; at ``edge = 0``).
     """
-    return _rule(*_check(gamma, nodes))
+    return _rule(*_check(gamma, nodes), float(edge))
