@@ -393,3 +393,38 @@ def test_cli_plot_unwritable_out_is_one_line(tmp_path, capsys, where):
     rc = main(["plot", str(tmp_path / "r.parquet"), "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("rfdsm: error: --out"), err
+
+
+# --------------------------------------------------------------------------------------------
+def test_aggregate_uses_the_one_seed_summary():
+    from rfdsm.sweep.store import seed_summary
+
+    df = curve_table(psi_ns=(1.0,), ms=(1,), psi_ps=(0.5, 2.0), ds=(20, 40), seeds=3)
+    sim = plots.aggregate(df).query("evaluator == 'simulate'").reset_index(drop=True)
+    keys = ["psi_p", "d"]
+    ref = seed_summary(df[df.evaluator == "simulate"], keys, ["train", "test"]).reset_index()
+    for col in ("train", "test", "train_se", "test_se", "n_seeds"):
+        assert np.allclose(sim[col], ref[col], rtol=1e-14, atol=0), col
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_binary_or_foreign_files_are_named(tmp_path, capsys, suffix):
+    path = tmp_path / f"r{suffix}"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe\x00" * 8)
+    with pytest.raises(ValueError, match=f"DIR: .*r{suffix}' is not a readable"):
+        plots.load_table(path)
+    rc = main(["plot", str(path), "--out", str(tmp_path / "f")])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(path) in err and len(err.strip().splitlines()) == 1
+
+
+def test_csv_keeps_its_columns(tmp_path, capsys):
+    # a hand-made CSV without 'converged' or 't' is not read as all-unconverged / all-null
+    df = curve_table(psi_ns=(1.0,), ms=(1, INF))
+    df.drop(columns=["converged"]).to_csv(tmp_path / "a.csv", index=False)
+    table = plots.load_table(tmp_path / "a.csv")
+    assert "converged" not in table.columns
+    assert len(_gids(plots.learning_curves(table).axes[0], "theory:")) == 2
+    df.drop(columns=["t"]).to_csv(tmp_path / "b.csv", index=False)
+    rc = main(["plot", str(tmp_path / "b.csv"), "--out", str(tmp_path / "f")])
+    assert rc == 2 and "['t']" in capsys.readouterr().err

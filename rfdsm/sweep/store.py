@@ -29,16 +29,21 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["COLUMNS", "SORT_KEYS", "Journal", "SweepDir", "to_frame", "load_results",
-           "StoreError"]
+from .. import params
 
-#: Column order of the tidy table (one row per setting x evaluator x d x seed).
-COLUMNS = ("evaluator", "psi_n", "psi_p", "m", "t", "lam", "activation", "d", "n", "p", "seed",
+__all__ = ["COLUMNS", "SORT_KEYS", "Journal", "SweepDir", "to_frame", "load_results",
+           "seed_summary", "StoreError"]
+
+_SETTING = params.names()
+_OBJECTS = params.names(kind="object")
+#: Column order of the tidy table (one row per setting x evaluator x d x seed); the setting's
+#: columns are the parameter table's (rfdsm/params.py).
+COLUMNS = ("evaluator", *_SETTING, "d", "n", "p", "seed",
            "train", "test", "score", "converged", "residual", "iterations", "wall_time", "version")
 #: Rows are sorted by these, so equal work gives an identical table whatever the scheduling.
-SORT_KEYS = ("evaluator", "activation", "t", "lam", "m", "psi_n", "psi_p", "d", "seed")
+SORT_KEYS = ("evaluator", *params.sort_keys(), "d", "seed")
 _INT_COLUMNS = ("d", "n", "p", "seed", "iterations")
-_FLOAT_COLUMNS = ("psi_n", "psi_p", "m", "t", "lam", "train", "test", "score", "residual",
+_FLOAT_COLUMNS = (*params.names(kind="float"), "train", "test", "score", "residual",
                   "wall_time")
 
 MANIFEST, CONFIG, JOURNAL, RESULTS, RESULTS_CSV, ERRORS_LOG, LOCK = (
@@ -80,7 +85,7 @@ def to_frame(rows) -> pd.DataFrame:
     for col in _FLOAT_COLUMNS:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
     df["converged"] = df["converged"].astype(bool)
-    for col in ("evaluator", "activation", "version"):
+    for col in ("evaluator", *_OBJECTS, "version"):
         df[col] = df[col].astype(str)
     if len(df):
         df = df.sort_values(list(SORT_KEYS), kind="mergesort", na_position="first")
@@ -293,35 +298,73 @@ class SweepDir:
 def _read_csv(path: Path) -> pd.DataFrame:
     import pandas as pd
 
-    return to_frame(pd.read_csv(path).replace({np.nan: None}).to_dict("records"))
+    raw = pd.read_csv(path)
+    if len(raw) == 0:
+        return raw
+    df = to_frame(raw.replace({np.nan: None}).to_dict("records"))
+    # to_frame fills the columns a sweep always writes; a table from elsewhere keeps its own
+    # (a missing column is then named by whoever needs it, instead of read as all-null)
+    return df[[c for c in df.columns if c in raw.columns]]
 
 
-def load_results(path) -> pd.DataFrame:
+def _read_file(path: Path, name: str) -> pd.DataFrame:
+    """One ``.parquet`` or ``.csv`` table; what is wrong with the file is said in words,
+    because pandas and pyarrow parse errors name neither the file nor the format."""
+    import pandas as pd
+
+    if path.suffix not in (".parquet", ".csv"):
+        raise ValueError(f"{name}: expected a sweep directory, .parquet or .csv file, "
+                         f"got {str(path)!r}")
+    kind = path.suffix[1:].upper()
+    try:
+        return pd.read_parquet(path) if kind == "PARQUET" else _read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{name}: {str(path)!r} is an empty file (not even a header line); "
+                         "expected a result table written by rfdsm sweep") from None
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        # ArrowInvalid is a ValueError; its first line is the useful one
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{name}: {str(path)!r} is not a readable {kind} table: {first}") from None
+
+
+def load_results(path, *, name: str = "load_results") -> pd.DataFrame:
     """The tidy results table of a sweep: ``rfdsm.load_results(DIR)``.
 
     ``path`` is a sweep directory (its ``results.parquet``; for a sweep still running or
     interrupted, the rows finished so far, with a warning) or a ``.parquet`` / ``.csv`` file
-    written by a sweep.  One row per setting x evaluator x d x seed; columns :data:`COLUMNS`.
+    written by a sweep.  One row per setting x evaluator x d x seed; columns :data:`COLUMNS`
+    (a file keeps the columns it has).  A path that is missing, empty or not a table is a
+    ``ValueError`` that starts with ``name`` (the CLI passes the argument it came from).
     """
-    import pandas as pd
-
     path = Path(path)
     if path.is_file():
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        if path.suffix == ".csv":
-            return _read_csv(path)
-        raise ValueError(f"load_results: expected a sweep directory, .parquet or .csv file, "
-                         f"got {str(path)!r}")
+        return _read_file(path, name)
     if not path.is_dir():
-        raise ValueError(f"load_results: {str(path)!r} does not exist")
+        raise ValueError(f"{name}: {str(path)!r} does not exist")
     store = SweepDir(path)
     if (path / RESULTS).exists():
-        return pd.read_parquet(path / RESULTS)
+        return _read_file(path / RESULTS, name)
     manifest = store.manifest()
     if manifest is None:
-        raise ValueError(f"load_results: {str(path)!r} is not a sweep directory (no {MANIFEST})")
+        raise ValueError(f"{name}: {str(path)!r} is not a sweep directory (no {MANIFEST})")
     done = store.journal.read()
     warnings.warn(f"the sweep in {path} is incomplete ({len(done)} of {manifest.get('tasks')} "
                   "tasks finished); returning the rows finished so far", stacklevel=2)
     return to_frame(row for rows in done.values() for row in rows)
+
+
+def seed_summary(df: pd.DataFrame, keys, values) -> pd.DataFrame:
+    """Mean and standard error over seeds: one row per distinct value of ``keys``.
+
+    For each column ``v`` of ``values``, over the ``k`` rows of a group: ``v`` the mean and
+    ``v_se = std(v, ddof=1) / sqrt(k)`` its standard error (NaN for ``k = 1``, where none
+    exists); ``n_seeds = k``.  Null keys form groups of their own (``d`` is null on theory
+    rows).  The result is indexed by ``keys``, so that callers can add per-group columns.
+    """
+    grouped = df.groupby(list(keys), dropna=False, sort=True)
+    out = grouped[list(values)].mean()
+    k = grouped.size()
+    for v in values:
+        out[f"{v}_se"] = (grouped[v].std(ddof=1) / np.sqrt(k)).where(k > 1)
+    out["n_seeds"] = k
+    return out

@@ -1,0 +1,156 @@
+"""The tables the figures are drawn from: reading, checking, and averaging over seeds.
+
+Reading goes through :func:`rfdsm.sweep.load_results` and averaging through
+:func:`rfdsm.sweep.store.seed_summary`, so that a figure shows the numbers every other reader
+of the same table gets.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import params
+from ..sweep.store import load_results, seed_summary
+
+SETTING_COLUMNS = params.names()  # the parameter table (rfdsm/params.py)
+RESULT_COLUMNS = ("evaluator",) + SETTING_COLUMNS + ("d", "train", "test")
+VALIDATION_COLUMNS = ("error", "d", "theory", "sim_mean", "sim_se")
+ERROR_NAMES = ("train", "test", "score")
+
+_NUMERIC = ("psi_n", "psi_p", "m", "t", "lam", "d", "train", "test", "score", "theory",
+            "sim_mean")
+_INF_WORDS = ("inf", "infinity", "+inf")
+
+
+def bayes_level(t):
+    """The Bayes level ``a^2 = exp(-2t)``: the smallest possible test error at time ``t``.
+
+    One place for the isotropic data model's value, so that a new data model changes it
+    once for every figure (``t`` a number or a column)."""
+    return np.exp(-2.0 * t)
+
+
+def check_table(df, required, what: str) -> pd.DataFrame:
+    """``df`` itself, once it is a DataFrame with the ``required`` columns and some rows."""
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: the table lacks the column(s) {missing}; "
+                         f"required columns are {list(required)}")
+    if len(df) == 0:
+        raise ValueError(f"{what}: the table has no rows (required columns: {list(required)})")
+    return df
+
+
+def normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Numeric setting columns (``m = "inf"`` -> ``inf``), evaluator/activation as str."""
+    out = df.copy()
+    if "m" in out:
+        out["m"] = out["m"].map(lambda v: math.inf if isinstance(v, str) and
+                                v.strip().lower() in _INF_WORDS else v)
+    for c in _NUMERIC:
+        if c in out:
+            try:
+                out[c] = pd.to_numeric(out[c], errors="raise").astype(float)
+            except (TypeError, ValueError):
+                raise ValueError(f"column {c!r} must hold numbers") from None
+    for c in ("evaluator", "activation", "error"):
+        if c in out:
+            out[c] = out[c].astype(str)
+    return out
+
+
+def load_table(path) -> pd.DataFrame:
+    """Read a result table from a sweep directory, or from one ``.parquet``/``.csv`` file.
+
+    Read with :func:`rfdsm.load_results`; its errors name the argument ``DIR`` of
+    ``rfdsm plot``.  A file with a header but no rows is refused here, where the file is
+    still known (later checks see only a table).
+    """
+    path = Path(path)
+    df = load_results(path, name="DIR")
+    if len(df) == 0 and path.is_file():
+        raise ValueError(f"DIR: {str(path)!r} has a header but no rows "
+                         f"(columns: {list(df.columns)})")
+    return df
+
+
+def aggregate(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per evaluator x setting x d: errors averaged over seeds, with standard errors.
+
+    Returns the setting columns, ``evaluator``, ``d`` (NaN for theory), ``n_seeds``,
+    ``converged`` (all rows converged) and for each available error ``E`` in train/test/score
+    the columns ``E`` (mean) and ``E_se`` (standard error of the mean, ``std/sqrt(k)`` with
+    ``k`` seeds; NaN with a single seed and for theory).
+    """
+    df = normalise(check_table(df, RESULT_COLUMNS, "aggregate"))
+    errors = [e for e in ERROR_NAMES if e in df.columns]
+    keys = ["evaluator", *SETTING_COLUMNS, "d"]
+    work = df[keys + errors].copy()
+    work["converged"] = df["converged"].astype(bool) if "converged" in df else True
+    out = seed_summary(work, keys, errors)
+    out["converged"] = work.groupby(keys, dropna=False, sort=True)["converged"].all()
+    out = out.reset_index()
+    # theory rows repeated in a table (e.g. two concatenated sweeps) are one value, not seeds
+    theory = out["evaluator"] == "theory"
+    for e in errors:
+        out.loc[theory, f"{e}_se"] = np.nan
+    return out
+
+
+def check_errors(errors, df):
+    """``errors`` as a tuple of names of :data:`ERROR_NAMES`, with the columns ``df`` needs."""
+    if isinstance(errors, str):
+        errors = (errors,)
+    errors = tuple(errors)
+    bad = [e for e in errors if e not in ERROR_NAMES]
+    if bad or not errors:
+        raise ValueError(f"errors must be a non-empty subset of {list(ERROR_NAMES)}, "
+                         f"got {errors!r}")
+    if isinstance(df, pd.DataFrame):
+        check_table(df, RESULT_COLUMNS + tuple(e for e in errors if e == "score"), "plot")
+    return errors
+
+
+def drop_unconverged(agg: pd.DataFrame, what: str) -> pd.DataFrame:
+    """The aggregated rows without unconverged theory points, with a warning naming ``what``."""
+    bad = (agg["evaluator"] == "theory") & ~agg["converged"].astype(bool)
+    if bad.any():
+        warnings.warn(f"{what}: {int(bad.sum())} theory point(s) did not converge and are "
+                      "left out of the figure", RuntimeWarning, stacklevel=3)
+    out = agg[~bad]
+    out.attrs["dropped_unconverged"] = int(bad.sum())
+    return out
+
+
+def require_finite(agg: pd.DataFrame, errors, what: str) -> None:
+    """Refuse to draw a figure (or a row of panels) that would hold no point at all.
+
+    The message says what the values are: NaN/inf/missing in the rows that were kept, and
+    how many unconverged theory points were left out before (those are not the NaN ones)."""
+    empty = [e for e in errors if not np.isfinite(agg[e].to_numpy(dtype=float)).any()]
+    if empty:
+        dropped = agg.attrs.get("dropped_unconverged", 0)
+        kept = (f"all {len(agg)} remaining row(s) hold NaN, inf or nothing in that column"
+                if len(agg) else "no row is left")
+        note = f" after leaving out {dropped} unconverged theory point(s)" if dropped else ""
+        raise ValueError(f"{what}: no finite value of {', '.join(empty)}: {kept}{note}; "
+                         "nothing to draw")
+
+
+def pick_d(sim: pd.DataFrame, d) -> pd.DataFrame:
+    """Simulation rows at dimension ``d`` (default: the largest d present)."""
+    if len(sim) == 0:
+        return sim
+    if d is None:
+        d = sim["d"].max()
+    elif not (sim["d"] == float(d)).any():
+        raise ValueError(f"d: no simulation at d = {d}; available d are "
+                         f"{sorted(int(v) for v in sim['d'].unique())}")
+    return sim[sim["d"] == float(d)]
