@@ -13,98 +13,9 @@ import math
 import operator
 from dataclasses import dataclass, fields
 
-import numpy as np
-
-from .activations import Activation, get_activation, registered_activations
+from .params import PARAMS, M_MAX, _show, parse_m  # noqa: F401 (parse_m, M_MAX: public here too)
 
 __all__ = ["Setting", "parse_m"]
-
-
-#: The largest finite ``m``: beyond ``2**53`` not every integer is a float, and the solvers and
-#: the simulator's size checks compute with ``float(m)``, so a larger ``m`` would silently
-#: become another one.  (Its effect is already that of ``m = inf`` to ~1e-16.)
-M_MAX = 2**53
-
-_INF_SPELLINGS = ("inf", "infinity", "+inf")
-
-
-def _show(value) -> str:
-    # a 400-digit integer in an error line helps nobody
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
-
-
-def _is_bool(value) -> bool:
-    return isinstance(value, (bool, np.bool_))
-
-
-def _number(name: str, value, allowed: str, ok=lambda v: True) -> float:
-    """``value`` as a float, or a ValueError ``"<name> must be <allowed>, got <value>"``.
-
-    Booleans are refused: ``float(True) == 1.0``, but a flag passed as a ratio or a time is a
-    mistake, not a value.  Integers too large for a float are refused here instead of escaping
-    as OverflowError, and so are NaN and values for which ``ok`` is false.
-    """
-    bad = ValueError(f"{name} must be {allowed}, got {_show(value)}")
-    if _is_bool(value):
-        raise bad
-    try:
-        x = float(value)
-    except OverflowError:
-        raise ValueError(f"{name} must be {allowed}, got {_show(value)}, which is too large "
-                         "for a float") from None
-    except (TypeError, ValueError):
-        raise bad from None
-    if math.isnan(x) or not ok(x):
-        raise bad
-    return x
-
-
-def parse_m(value) -> int | float:
-    """Normalise ``m``: an exact integer ``1 <= m <= 2**53``, or ``math.inf``.
-
-    ``inf`` is spelled ``math.inf`` (any float infinity) or the string ``"inf"``; an integer is
-    a Python/NumPy integer, an integral float, or its text.  Refused: booleans, fractions, NaN,
-    integers above ``2**53`` (they do not survive ``float(m)``), floats above ``2**53`` (they
-    are not exact: ``float(2**53 + 1) == 2**53``) and text that overflows a float (``"1e400"``
-    is not a way to write inf).
-    """
-    allowed = f"an integer between 1 and 2**53 = {M_MAX} or inf"
-    bad = ValueError(f"m must be {allowed}, got {_show(value)}")
-    if _is_bool(value):
-        raise bad
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _INF_SPELLINGS:
-            return math.inf
-        try:
-            value = int(text, 10)  # exact, also beyond 2**53
-        except ValueError:
-            try:
-                value = float(text)
-            except ValueError:
-                raise bad from None
-            if math.isinf(value) and "inf" not in text:
-                raise ValueError(f"m must be {allowed}, got {_show(text)}, which overflows a "
-                                 "float; write inf for the exact noise average") from None
-    if not isinstance(value, (float, np.floating)):
-        try:
-            exact = operator.index(value)  # Python and NumPy integers, exactly
-        except TypeError:
-            exact = None
-        if exact is not None:
-            if not 1 <= exact <= M_MAX:
-                raise bad
-            return int(exact)
-    x = _number("m", value, allowed)
-    if x == math.inf:
-        return math.inf
-    if x > M_MAX:
-        raise ValueError(f"m must be {allowed}, got {_show(value)}: a float above 2**53 is not "
-                         "an exact integer; give m as an integer")
-    if not (x >= 1 and x == int(x)):
-        raise bad
-    return int(x)
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,32 +51,24 @@ class Setting:
     activation: str = "tanh"
 
     def __post_init__(self):
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        positive = lambda v: math.isfinite(v) and v > 0  # noqa: E731
-        for name in ("psi_n", "psi_p", "t"):
-            set_(name, _number(name, getattr(self, name), "a finite number > 0", positive))
-        set_("m", parse_m(self.m))
-        set_("lam", _number("lam", self.lam, "a finite number >= 0 (0 = ridgeless limit)",
-                            lambda v: math.isfinite(v) and v >= 0))
-        act = self.activation
-        if isinstance(act, Activation):
-            set_("activation", act.name)
-        elif isinstance(act, str) and act in registered_activations():
-            act = get_activation(act)
-        else:
-            raise ValueError(
-                f"activation must be one of {sorted(registered_activations())} or an "
-                f"rfdsm.Activation, got {act!r}"
-            )
-        set_("_sigma", act)
+        # every parameter through its row of the table (rfdsm/params.py), in table order
+        for p in PARAMS:
+            value = p.parse(getattr(self, p.name))
+            if p.kind == "object":  # held by content, named by its name
+                object.__setattr__(self, "_" + p.name, value)
+                value = value.name
+            object.__setattr__(self, p.name, value)
+
+    def _objects(self) -> tuple:
+        return tuple(getattr(self, "_" + p.name) for p in PARAMS if p.kind == "object")
 
     def __eq__(self, other):
         if not isinstance(other, Setting):
             return NotImplemented
-        return self.to_dict() == other.to_dict() and self._sigma == other._sigma
+        return self.to_dict() == other.to_dict() and self._objects() == other._objects()
 
     def __hash__(self):
-        return hash((tuple(self.to_dict().values()), self._sigma))
+        return hash((tuple(self.to_dict().values()), self._objects()))
 
     # Derived quantities of docs/model.md ------------------------------------------------------
     @property
@@ -186,7 +89,7 @@ class Setting:
     @property
     def sigma(self):
         """The :class:`rfdsm.activations.Activation` object (fixed at construction)."""
-        return self._sigma
+        return self._activation
 
     def sizes(self, d: int) -> tuple[int, int]:
         """``(n, p) = (round(psi_n d), round(psi_p d))`` at dimension ``d``; both must be >= 1."""
@@ -214,7 +117,7 @@ class Setting:
         unknown = set(changes) - set(values)
         if unknown:
             raise ValueError(f"unknown setting parameter(s): {sorted(unknown)}")
-        values["activation"] = self._sigma
+        values.update({p.name: getattr(self, "_" + p.name) for p in PARAMS if p.kind == "object"})
         values.update(changes)
         return Setting(**values)
 

@@ -26,18 +26,19 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import params as _params
 from ..activations import get_activation
-from ..setting import Setting, parse_m
+from ..setting import Setting
 
 __all__ = ["ConfigError", "SweepConfig", "load_config", "PARAMS", "CURVE_AXES",
            "DEFAULT_MAX_ROWS"]
 
-#: Setting parameters a grid may vary, in the order used for keys and sorting.
-PARAMS = ("psi_n", "psi_p", "m", "t", "lam", "activation")
+#: Setting parameters a grid may vary, in the order used for keys and sorting (rfdsm/params.py).
+PARAMS = _params.names()
 #: Axes along which the asymptotic solver can continue from one point to the next.
-CURVE_AXES = ("psi_p", "psi_n", "lam", "t")
+CURVE_AXES = _params.names(curve=True)
 EVALUATORS = ("theory", "simulate")
-_RANGE_PARAMS = ("psi_n", "psi_p", "t", "lam")
+_RANGE_PARAMS = _params.names(ranges=True)
 _RANGE_KEYS = ("start", "stop", "num", "spacing")
 
 _TOP_KEYS = ("sweep", "grid", "theory", "simulate")
@@ -143,11 +144,13 @@ def _grid_sizes(table) -> dict[str, int]:
 
 
 def _normalise_value(param: str, value, where: str):
-    """One grid value, checked on its own with :class:`Setting`; returns the canonical value."""
-    if param == "activation":
+    """One grid value, checked by its row of the parameter table; returns the canonical value
+    (the name, for an object such as the activation).  TOML types are checked first, so that
+    the message says what was written (a string where a number belongs, say)."""
+    row = _params.param(param)
+    if row.kind == "object":
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string, got {_type_name(value)} {value!r}")
-        probe = {"activation": value}
     elif param == "m":
         if isinstance(value, str):
             if value.strip().lower() not in ("inf", "infinity", "+inf"):
@@ -155,19 +158,13 @@ def _normalise_value(param: str, value, where: str):
         elif not _is_number(value):
             raise ConfigError(f"{where} must be an integer >= 1 or inf, got "
                               f"{_type_name(value)} {value!r}")
-        try:
-            probe = {"m": parse_m(value)}
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-    else:
-        if not _is_number(value):
-            raise ConfigError(f"{where} must be a number, got {_type_name(value)} {value!r}")
-        probe = {param: value}  # Setting refuses an integer beyond float range by name
+    elif not _is_number(value):
+        raise ConfigError(f"{where} must be a number, got {_type_name(value)} {value!r}")
     try:
-        s = Setting(**{"psi_n": 1.0, "psi_p": 1.0, **probe})
+        out = row.parse(value)  # refuses an integer beyond float range by name
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    return getattr(s, param)
+    return out.name if row.kind == "object" else out
 
 
 def _parse_grid(table: dict, where: str) -> dict[str, list]:
@@ -356,7 +353,7 @@ class SweepConfig:
             out["simulate"].update(d=self.d, seeds=self.seeds, seed=self.seed)
         # the functions, not only their names: a name registered again with other content
         # is another sweep (a resume would otherwise mix the two functions)
-        default = Setting.__dataclass_fields__["activation"].default
+        default = _params.param("activation").default
         out["activations"] = {name: get_activation(name).fingerprint for ev in self.evaluators
                               for name in self.grids[ev].get("activation", [default])}
         return out

@@ -1,0 +1,212 @@
+"""The declarative table of setting parameters.
+
+One row per parameter of :class:`rfdsm.Setting` (``docs/model.md``): its name (the ``Setting``
+field, the TOML grid key and the column of the stored table), its default, the text of its
+allowed range, the function that checks and normalises a value, its command-line help and its
+plot label.  Every boundary reads this table: ``Setting`` validation, sweep grids
+(``rfdsm.sweep.config``), command-line flags (``rfdsm.cli``), table columns and sort keys
+(``rfdsm.sweep.store``) and axis labels (``rfdsm.plots``); none of them spells the parameter
+list itself.
+
+A new parameter (e.g. a training time for a gradient-flow estimator) is one :class:`Param` row
+here plus its field in ``Setting`` (a test checks that the two agree).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["Param", "PARAMS", "REQUIRED", "param", "names", "parse_m", "check_number", "M_MAX"]
+
+#: The largest finite ``m``: beyond ``2**53`` not every integer is a float, and the solvers and
+#: the simulator's size checks compute with ``float(m)``, so a larger ``m`` would silently
+#: become another one.  (Its effect is already that of ``m = inf`` to ~1e-16.)
+M_MAX = 2**53
+
+_INF_SPELLINGS = ("inf", "infinity", "+inf")
+
+
+class _Required:
+    def __repr__(self):
+        return "REQUIRED"
+
+
+#: Default of a parameter that has none (``psi_n``, ``psi_p``).
+REQUIRED = _Required()
+
+
+def _show(value) -> str:
+    # a 400-digit integer in an error line helps nobody
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
+
+
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def check_number(name: str, value, allowed: str, ok=lambda v: True) -> float:
+    """``value`` as a float, or a ValueError ``"<name> must be <allowed>, got <value>"``.
+
+    Booleans are refused: ``float(True) == 1.0``, but a flag passed as a ratio or a time is a
+    mistake, not a value.  Integers too large for a float are refused here instead of escaping
+    as OverflowError, and so are NaN and values for which ``ok`` is false.
+    """
+    bad = ValueError(f"{name} must be {allowed}, got {_show(value)}")
+    if _is_bool(value):
+        raise bad
+    try:
+        x = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be {allowed}, got {_show(value)}, which is too large "
+                         "for a float") from None
+    except (TypeError, ValueError):
+        raise bad from None
+    if math.isnan(x) or not ok(x):
+        raise bad
+    return x
+
+
+def parse_m(value) -> int | float:
+    """Normalise ``m``: an exact integer ``1 <= m <= 2**53``, or ``math.inf``.
+
+    ``inf`` is spelled ``math.inf`` (any float infinity) or the string ``"inf"``; an integer is
+    a Python/NumPy integer, an integral float, or its text.  Refused: booleans, fractions, NaN,
+    integers above ``2**53`` (they do not survive ``float(m)``), floats above ``2**53`` (they
+    are not exact: ``float(2**53 + 1) == 2**53``) and text that overflows a float (``"1e400"``
+    is not a way to write inf).
+    """
+    allowed = f"an integer between 1 and 2**53 = {M_MAX} or inf"
+    bad = ValueError(f"m must be {allowed}, got {_show(value)}")
+    if _is_bool(value):
+        raise bad
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _INF_SPELLINGS:
+            return math.inf
+        try:
+            value = int(text, 10)  # exact, also beyond 2**53
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise bad from None
+            if math.isinf(value) and "inf" not in text:
+                raise ValueError(f"m must be {allowed}, got {_show(text)}, which overflows a "
+                                 "float; write inf for the exact noise average") from None
+    if not isinstance(value, (float, np.floating)):
+        try:
+            exact = operator.index(value)  # Python and NumPy integers, exactly
+        except TypeError:
+            exact = None
+        if exact is not None:
+            if not 1 <= exact <= M_MAX:
+                raise bad
+            return int(exact)
+    x = check_number("m", value, allowed)
+    if x == math.inf:
+        return math.inf
+    if x > M_MAX:
+        raise ValueError(f"m must be {allowed}, got {_show(value)}: a float above 2**53 is not "
+                         "an exact integer; give m as an integer")
+    if not (x >= 1 and x == int(x)):
+        raise bad
+    return int(x)
+
+
+def _positive(name):
+    allowed = "a finite number > 0"
+    return allowed, lambda v: check_number(name, v, allowed, lambda x: math.isfinite(x) and x > 0)
+
+
+def _activation(value):
+    from .activations import Activation, get_activation, registered_activations
+
+    if isinstance(value, Activation):
+        return value
+    if isinstance(value, str) and value in registered_activations():
+        return get_activation(value)
+    raise ValueError(f"activation must be one of {sorted(registered_activations())} or an "
+                     f"rfdsm.Activation, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One setting parameter.
+
+    ``parse(value)`` returns the canonical value or raises a ValueError naming the parameter
+    and ``allowed``; ``kind`` is ``"float"`` (a float column; ``m`` too, ``inf`` for the noise
+    average) or ``"object"`` (a registered object stored by name, e.g. the activation);
+    ``ranges``: a TOML grid may give a ``{start, stop, num, spacing}`` range for it;
+    ``curve``: the asymptotic solver can continue along it from one point to the next;
+    ``sort``: its rank among the sort keys of the stored table (slowest-varying first).
+    """
+
+    name: str
+    default: Any
+    allowed: str
+    parse: Callable[[Any], Any]
+    help: str
+    label: str
+    kind: str = "float"
+    ranges: bool = False
+    curve: bool = False
+    sort: int = 0
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, e.g. ``--psi-n``."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+_PSI_N, _PSI_P, _T = _positive("psi_n"), _positive("psi_p"), _positive("t")
+_LAM = "a finite number >= 0 (0 = ridgeless limit)"
+
+#: The parameters in the order of the ``Setting`` fields, of grid keys and of table columns.
+PARAMS: tuple[Param, ...] = (
+    Param("psi_n", REQUIRED, _PSI_N[0], _PSI_N[1], "n/d > 0 (data points per dimension)",
+          r"$\psi_n = n/d$", ranges=True, curve=True, sort=4),
+    Param("psi_p", REQUIRED, _PSI_P[0], _PSI_P[1], "p/d > 0 (random features per dimension)",
+          r"$\psi_p = p/d$", ranges=True, curve=True, sort=5),
+    Param("m", 1, "an integer >= 1 or inf", parse_m,
+          "noise samples per data point: integer >= 1 or inf (the exact noise average)",
+          r"$m$ (noise samples per data point)", sort=3),
+    Param("t", 0.1, _T[0], _T[1], "diffusion time > 0", r"diffusion time $t$",
+          ranges=True, curve=True, sort=1),
+    Param("lam", 0.01, _LAM,
+          lambda v: check_number("lam", v, _LAM, lambda x: math.isfinite(x) and x >= 0),
+          "ridge >= 0 (0: ridgeless limit)", r"ridge $\lambda$", ranges=True, curve=True, sort=2),
+    Param("activation", "tanh", "a registered activation name", _activation,
+          "tanh, erf, relu (centred), linear, or a name given to rfdsm.register_activation",
+          r"activation $\sigma$", kind="object", sort=0),
+)
+
+_BY_NAME = {p.name: p for p in PARAMS}
+
+
+def param(name: str) -> Param:
+    """The :class:`Param` called ``name`` (a ValueError listing the parameters otherwise)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown setting parameter {name!r} (parameters: "
+                         f"{', '.join(names())})") from None
+
+
+def sort_keys() -> tuple[str, ...]:
+    """Parameter names by their ``sort`` rank."""
+    return tuple(p.name for p in sorted(PARAMS, key=lambda p: p.sort))
+
+
+def names(**where) -> tuple[str, ...]:
+    """Parameter names, in table order; ``names(ranges=True)`` those with that attribute."""
+    return tuple(p.name for p in PARAMS if all(getattr(p, k) == v for k, v in where.items()))
