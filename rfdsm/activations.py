@@ -15,7 +15,8 @@ For an activation ``sigma`` the model needs, with ``z ~ N(0, 1)``:
 
 Built-ins: ``tanh``; ``erf`` meaning ``erf(x / sqrt 2) = 2 Phi(x) - 1``; ``relu`` meaning the
 *centred* ReLU ``max(x, 0) - 1/sqrt(2 pi)`` (so ``mu0 = 0``); ``linear`` (``sigma(x) = x``).
-Smooth activations use Gauss-Hermite quadrature evaluated by a parallel Numba kernel; ReLU
+Smooth activations use Gauss-Hermite quadrature, evaluated by a parallel Numba kernel
+(``rfdsm._kernels``, loaded on first use) for large blocks and by NumPy for small ones; ReLU
 and linear use closed forms, because Gauss-Hermite converges slowly across a kink.
 """
 
@@ -24,20 +25,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import pickle
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Callable
 
-# Numba's OpenMP workers otherwise spin after each parallel kernel and steal the cores from
-# the BLAS call that follows (measured: 10-40 % slower fits on 2 cores).  Must precede the
-# first parallel launch; a value set by the user wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numba  # noqa: E402
 import numpy as np
-from scipy import integrate, special
+from scipy import special
+
+from ._gauss import (  # noqa: F401  (re-exported: the theory and the tests import them here)
+    _BUILTIN_COEFFICIENTS, _gauss_hermite, _gauss_legendre, _linear_moments,
+    _quadrature_coefficients, _relu_moments, _weighted_table, hermite_table,
+)
 
 __all__ = [
     "Activation",
@@ -56,177 +54,26 @@ QUAD_TOL = 1e-10
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
-# Numba codes for built-in activations evaluated inside the parallel kernels.
+# Numba codes for built-in activations evaluated inside the parallel kernels (rfdsm._kernels).
 _TANH, _ERF, _RELU, _LINEAR = 0, 1, 2, 3
 
-
-@numba.njit(cache=True, inline="always")
-def _sigma_scalar(code, x):
-    if code == _TANH:
-        # through exp: about twice as fast as libm's tanh and exact to rounding
-        e = math.exp(-2.0 * abs(x))
-        t = (1.0 - e) / (1.0 + e)
-        return t if x >= 0.0 else -t
-    if code == _ERF:
-        return math.erf(x * _INV_SQRT2)
-    if code == _RELU:
-        return (x if x > 0.0 else 0.0) - _INV_SQRT_2PI
-    return x
+#: Below this many activation values (elements x nodes) per call the Gauss-Hermite quadrature
+#: of a built-in runs in plain NumPy instead of the Numba kernel, so that the theory (at most
+#: 2560 x 48 values per call for tanh, t = 0.001 ... 10) never loads Numba; NumPy is as fast
+#: at these sizes (the simulator's population moments, p x ~40, take it too) and agrees with
+#: the kernel to rounding (~1e-16 relative).
+NUMPY_MAX_VALUES = 1 << 18
 
 
-@numba.njit(parallel=True, cache=True)
-def _sigma_at_nodes(code, mu, s, z, w, V, m2):
-    # V[e, q] = sigma(mu[e] + s[e] z[q]) and m2[e] = sum_q w[q] V[e, q]^2; the projection on
-    # the Hermite table is then one BLAS product, far faster than an inner loop over k here.
-    for e in numba.prange(mu.shape[0]):
-        sq = 0.0
-        for q in range(z.shape[0]):
-            v = _sigma_scalar(code, mu[e] + s[e] * z[q])
-            V[e, q] = v
-            sq += w[q] * v * v
-        m2[e] = sq
+def _kernels():
+    # Numba and its kernels load on first use only (see rfdsm/_kernels.py)
+    from . import _kernels as k
 
-
-@numba.njit(parallel=True, cache=True)
-def _tanh_at_nodes_runs(mu, s, z, w, starts, V, m2):
-    # As _sigma_at_nodes for tanh, over runs of elements sharing one scale s (a feature's
-    # data points): tanh(mu + s z_q) = 1 - 2 / (1 + exp(2 mu) exp(2 s z_q)) needs one exp per
-    # element instead of one per node, the exp(2 s z_q) being shared by the run.
-    Q = z.shape[0]
-    zmax = 0.0
-    for q in range(Q):
-        zmax = max(zmax, abs(z[q]))
-    for r in numba.prange(starts.shape[0] - 1):
-        lo, hi = starts[r], starts[r + 1]
-        sr = s[lo]
-        big = 0.0
-        for e in range(lo, hi):
-            big = max(big, abs(mu[e]))
-        if 2.0 * (big + sr * zmax) > 600.0:  # exp would overflow: evaluate node by node
-            for e in range(lo, hi):
-                sq = 0.0
-                for q in range(Q):
-                    v = _sigma_scalar(_TANH, mu[e] + sr * z[q])
-                    V[e, q] = v
-                    sq += w[q] * v * v
-                m2[e] = sq
-            continue
-        ez = np.empty(Q)
-        for q in range(Q):
-            ez[q] = math.exp(2.0 * sr * z[q])
-        for e in range(lo, hi):
-            em = math.exp(2.0 * mu[e])
-            sq = 0.0
-            for q in range(Q):
-                v = 1.0 - 2.0 / (1.0 + em * ez[q])
-                V[e, q] = v
-                sq += w[q] * v * v
-            m2[e] = sq
-
-
-@numba.njit(parallel=True, cache=True)
-def _apply_inplace(code, g):
-    # g is 2-D; sigma applied entrywise in place (row-parallel).
-    for i in numba.prange(g.shape[0]):
-        for j in range(g.shape[1]):
-            g[i, j] = _sigma_scalar(code, g[i, j])
-
-
-@numba.njit(parallel=True, cache=True)
-def _apply_shifted(code, g, shift, m):
-    # g[r, j] <- sigma(g[r, j] + shift[r // m, j]): adds the data part shared by the m noisy
-    # copies of a point and applies sigma in one pass, without materialising the repeat.
-    for r in numba.prange(g.shape[0]):
-        row = r // m
-        for j in range(g.shape[1]):
-            g[r, j] = _sigma_scalar(code, g[r, j] + shift[row, j])
-
-
-@lru_cache(maxsize=None)
-def _gauss_hermite(q: int):
-    z, w = special.roots_hermitenorm(q)
-    return z, w / math.sqrt(2.0 * math.pi)
-
-
-def hermite_table(z: np.ndarray, K: int) -> np.ndarray:
-    """Normalised probabilists' Hermite polynomials ``He_k(z)/sqrt(k!)``, shape ``(len(z), K+1)``."""
-    z = np.asarray(z, dtype=float)
-    H = np.empty(z.shape + (K + 1,))
-    H[..., 0] = 1.0
-    if K >= 1:
-        H[..., 1] = z
-    for k in range(1, K):
-        H[..., k + 1] = (z * H[..., k] - math.sqrt(k) * H[..., k - 1]) / math.sqrt(k + 1)
-    return H
-
-
-@numba.njit(parallel=True, cache=True)
-def _add_hermite_projection(vals, z, beta):
-    # beta[k, e] += sum_q vals[e, q] He_k(z[e, q]) / sqrt(k!), by the three-term recurrence
-    # h_k = (z h_{k-1} - sqrt(k-1) h_{k-2}) / sqrt(k) at each node: the nodes differ per
-    # element here, so a shared table (and BLAS) cannot be used, and an (elements, nodes, K+1)
-    # table costs far more memory traffic than the recurrence.
-    K1 = beta.shape[0]
-    inv = np.empty(K1)
-    ratio = np.empty(K1)
-    for k in range(1, K1):
-        inv[k] = 1.0 / math.sqrt(k)
-        ratio[k] = math.sqrt((k - 1) / k)
-    for e in numba.prange(vals.shape[0]):
-        acc = np.zeros(K1)
-        for q in range(vals.shape[1]):
-            v, x = vals[e, q], z[e, q]
-            h_prev, h = 0.0, 1.0
-            acc[0] += v
-            for k in range(1, K1):
-                h_next = x * h * inv[k] - ratio[k] * h_prev
-                h_prev, h = h, h_next
-                acc[k] += v * h
-        for k in range(K1):
-            beta[k, e] += acc[k]
+    return k
 
 
 class QuadratureError(RuntimeError):
     """The Gaussian quadrature of an activation's moments did not reach its tolerance."""
-
-
-@lru_cache(maxsize=None)
-def _gauss_legendre(q: int):
-    return np.polynomial.legendre.leggauss(q)
-
-
-@lru_cache(maxsize=64)
-def _weighted_table(q: int, K: int):
-    z, w = _gauss_hermite(q)
-    return z, w, hermite_table(z, K) * w[:, None]
-
-
-def _relu_moments(mu, s, K):
-    z0 = mu / s
-    Phi, phi = special.ndtr(z0), np.exp(-0.5 * z0 * z0) * _INV_SQRT_2PI
-    c0 = _INV_SQRT_2PI
-    beta = np.empty((K + 1,) + mu.shape)
-    mean_relu = mu * Phi + s * phi
-    beta[0] = mean_relu - c0
-    if K >= 1:
-        beta[1] = s * Phi
-    if K >= 2:
-        # E[relu(mu+sz) He_k(z)] = s^k E[relu^{(k)}] = s He_{k-2}(-mu/s) phi(mu/s)  (k >= 2)
-        Hm = hermite_table(-z0, K - 2)
-        k = np.arange(2, K + 1)
-        beta[2:] = np.moveaxis(Hm, -1, 0) * (s * phi) / np.sqrt(k * (k - 1.0)).reshape(
-            (-1,) + (1,) * mu.ndim
-        )
-    m2 = (mu * mu + s * s) * Phi + mu * s * phi - 2.0 * c0 * mean_relu + c0 * c0
-    return beta, m2
-
-
-def _linear_moments(mu, s, K):
-    beta = np.zeros((K + 1,) + mu.shape)
-    beta[0] = mu
-    if K >= 1:
-        beta[1] = s
-    return beta, mu * mu + s * s
 
 
 #: Where an activation is evaluated to fingerprint it: irregularly spaced, so that two
@@ -299,7 +146,7 @@ class Activation:
     def apply_(self, g: np.ndarray) -> np.ndarray:
         """``sigma`` applied in place to a C-contiguous float 2-D array (parallel when built-in)."""
         if self._fast(g):
-            _apply_inplace(self._numba_code, g)
+            _kernels()._apply_inplace(self._numba_code, g)
             return g
         g[...] = self.fn(g)
         return g
@@ -308,7 +155,7 @@ class Activation:
         """In place ``g[r] <- sigma(g[r] + shift[r // m])`` (row ``r`` of ``g`` is noisy copy
         ``r mod m`` of data point ``r // m``)."""
         if self._fast(g) and shift.dtype == g.dtype and shift.flags.c_contiguous:
-            _apply_shifted(self._numba_code, g, shift, int(m))
+            _kernels()._apply_shifted(self._numba_code, g, shift, int(m))
             return g
         g += np.repeat(shift, m, axis=0)
         return self.apply_(g)
@@ -375,7 +222,7 @@ class Activation:
             z = (0.5 * (hi + lo))[:, None] + half[:, None] * x[None, :]
             wts = half[:, None] * wx[None, :] * np.exp(-0.5 * z * z) * _INV_SQRT_2PI
             vals = np.asarray(self.fn(mu[:, None] + s[:, None] * z), dtype=float) * wts
-            _add_hermite_projection(vals, z, beta)
+            _kernels()._add_hermite_projection(vals, z, beta)
             m2 += np.einsum("eq,eq->e", vals, vals / np.where(wts > 0, wts, 1.0))
         return beta, m2
 
@@ -384,17 +231,20 @@ class Activation:
         beta = np.empty((K + 1, mu.size))
         m2 = np.empty(mu.size)
         block = max(1, (1 << 23) // nodes)  # ~64 MiB of sigma values at a time (BLAS wants wide blocks)
-        vals = np.empty((min(block, mu.size), nodes))
+        code = self._numba_code if mu.size * nodes > NUMPY_MAX_VALUES else None
+        if code is not None:
+            kern = _kernels()
+            vals = np.empty((min(block, mu.size), nodes))
         for start in range(0, mu.size, block):
             stop = min(start + block, mu.size)
-            if self._numba_code == _TANH:
+            if code == _TANH:
                 V = vals[: stop - start]
                 sb = s[start:stop]
                 starts = np.concatenate(([0], np.flatnonzero(sb[1:] != sb[:-1]) + 1, [stop - start]))
-                _tanh_at_nodes_runs(mu[start:stop], sb, z, w, starts, V, m2[start:stop])
-            elif self._numba_code is not None:
+                kern._tanh_at_nodes_runs(mu[start:stop], sb, z, w, starts, V, m2[start:stop])
+            elif code is not None:
                 V = vals[: stop - start]
-                _sigma_at_nodes(self._numba_code, mu[start:stop], s[start:stop], z, w, V, m2[start:stop])
+                kern._sigma_at_nodes(code, mu[start:stop], s[start:stop], z, w, V, m2[start:stop])
             else:
                 V = np.asarray(self.fn(mu[start:stop, None] + s[start:stop, None] * z[None, :]), dtype=float)
                 m2[start:stop] = (V * V) @ w
@@ -426,27 +276,10 @@ class Activation:
         )
 
 
-@lru_cache(maxsize=None)
 def _coefficients(act: Activation) -> tuple[float, float, float]:
-    pdf = lambda x: math.exp(-0.5 * x * x) * _INV_SQRT_2PI  # noqa: E731
-    cuts = sorted(set(act.kinks) | {0.0})
-    edges = [-np.inf, *cuts, np.inf]
-
-    def expect(g):
-        total = 0.0
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            val, _ = integrate.quad(lambda x: g(x) * pdf(x), lo, hi, epsabs=1e-14, epsrel=1e-13, limit=200)
-            total += val
-        return total
-
-    f = lambda x: float(act.fn(np.asarray(x, dtype=float)))  # noqa: E731
-    mu0 = expect(f)
-    mu1 = expect(lambda x: x * f(x))
-    second = expect(lambda x: f(x) ** 2)
-    star2 = second - mu0 * mu0 - mu1 * mu1
-    if not math.isfinite(star2) or star2 < -1e-12:
-        raise ValueError(f"activation {act.name!r}: E sigma(z)^2 is not finite")
-    return mu0, mu1, math.sqrt(max(star2, 0.0))
+    if act.name in _BUILTIN_COEFFICIENTS and _BUILTINS.get(act.name) == act:
+        return _BUILTIN_COEFFICIENTS[act.name]
+    return _quadrature_coefficients(act)
 
 
 _REGISTRY: dict[str, Activation] = {}

@@ -7,7 +7,6 @@ population test and score errors of the fitted score.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -17,7 +16,10 @@ import numpy as np
 from ..activations import _BUILTINS, QuadratureError
 from ..result import ERRORS, Result
 from ..setting import Setting
-from . import fit
+from .threads import SMALL_P, THREADS  # noqa: F401  (SMALL_P: the old name, kept)
+
+# .fit (and with it Numba and scipy.linalg) is imported where a fit runs, not here:
+# `import rfdsm` binds rfdsm.simulate and must not load Numba (tests/test_imports.py).
 
 __all__ = ["simulate", "simulate_seed"]
 
@@ -28,12 +30,6 @@ BACKENDS = ("cpu", "gpu")
 #: between features are large and the series order hits its cap.
 SERIES_BOUND_OK = 1e-8
 
-#: Below this many features the BLAS products of one fit are too small for a second BLAS
-#: thread to pay for its synchronisation (measured: at d = 100, p = 400 one thread is 1.5-3x
-#: faster on 2 cores; at d = 300, p = 1200 two threads win), so they run on one thread.
-SMALL_P = 512
-_controller = None
-
 #: Most Monte Carlo test samples per seed.  The Monte Carlo estimate only checks the exact
 #: population errors that :func:`simulate` returns anyway; at this size its relative standard
 #: error is ~1e-4, it keeps 16 bytes per sample (1.6 GB) and costs ~2 p d flops per sample
@@ -42,14 +38,10 @@ MC_TEST_MAX = 10**8
 
 
 def _blas_threads_for(p: int):
-    global _controller
-    if p >= SMALL_P:
-        return contextlib.nullcontext()
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
+    """BLAS threads of a whole CPU fit with ``p`` features (docs/simulator.md, "Threads");
+    inside it the ridge solve runs on one thread whatever ``p``."""
+    return THREADS.blas("fit", p)
 
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
 
 def _check_int(name, value, low):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -85,6 +77,8 @@ def simulate_seed(setting: Setting, d: int, seed: int, *, block_bytes: int | Non
 
         return gpu.simulate_seed(setting, d, seed, block_bytes=block_bytes, chunk=chunk,
                                  mc_test=mc_test, dtype=dtype)
+    from . import fit
+
     p = setting.sizes(d)[1]
     with _blas_threads_for(p):
         return fit.evaluate_seed(setting, d, seed, block_bytes or fit.DEFAULT_BLOCK_BYTES, chunk,
@@ -198,6 +192,8 @@ def _quadrature_reason(setting, d, exc) -> str:
 def _check_memory(setting, d, n, p, block_bytes, mc_test=0):
     """Refuse, before any allocation, a size this machine cannot hold (a clear error instead
     of an allocation failure deep inside NumPy)."""
+    from . import fit
+
     m = setting.m
     per_point = 8.0 * (2 * p + d) * (1.0 if m == math.inf else float(m))  # one data point's block
     fixed = 8.0 * (float(n) * d + 2.0 * p * d + float(n) * p + 5.0 * float(p) * p)

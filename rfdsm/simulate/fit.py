@@ -13,6 +13,7 @@ The fit is ``B = -C (S + lam I)^{-1}`` with ``S`` the (empirical or noise-averag
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import numpy as np
 from scipy import linalg
 
 from . import mehler
+from .threads import THREADS
 
 #: Memory for the streamed blocks of noisy features (finite m) or Hermite moments (m = inf).
 DEFAULT_BLOCK_BYTES = 256 * 2**20
@@ -211,7 +213,8 @@ def noise_averaged_moments(act, dr: Draw, a: float, h: float, block_bytes: int,
         Kc = mehler.adaptive_order(rho_max, K, R, float(m2.max()))
         ops.sync()
         t1 = time.perf_counter()
-        ops.accumulate(U, rho_s, beta[: Kc + 1].astype(dt, copy=False), 1.0 / n)
+        with THREADS.blas("series", p) if ops is HOST else contextlib.nullcontext():
+            ops.accumulate(U, rho_s, beta[: Kc + 1].astype(dt, copy=False), 1.0 / n)
         ops.sync()
         t_series += time.perf_counter() - t1
         t_quad += t1 - t0
@@ -300,11 +303,14 @@ def evaluate_seed(setting, d: int, seed: int, block_bytes: int, chunk: int | Non
         mom = finite_m_moments(act, dr, int(setting.m), a, h, block_bytes, chunk, dt, ops, W)
     ops.sync()
     t1 = time.perf_counter()
-    K = ridge_solve(mom.S, mom.C, setting.lam, ops)
+    solve = "solve" if setting.m != math.inf else "solve after series"
+    with THREADS.blas(solve, p) if ops is HOST else contextlib.nullcontext():
+        K = ridge_solve(mom.S, mom.C, setting.lam, ops)
     ops.sync()
     t2 = time.perf_counter()
-    pop = population_moments(act, W, h, corr, ops)
-    q_pop = quadratic(K, pop, ops)
+    with THREADS.blas("population", p) if ops is HOST else contextlib.nullcontext():
+        pop = population_moments(act, W, h, corr, ops)
+        q_pop = quadratic(K, pop, ops)
     t3 = time.perf_counter()
     train = mom.noise_sq + quadratic(K, mom, ops) / d
     if -TRAIN_ROUNDOFF <= train < 0.0:
