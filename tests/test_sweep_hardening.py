@@ -91,8 +91,9 @@ def test_huge_grid_dry_run_is_refused_at_once(tmp_path, kind):
     assert rc == 2 and len(err) == 1, err
     assert f"has {rows} rows" in err[0] and f"limit of {DEFAULT_MAX_ROWS:,}" in err[0], err
     assert "--max-rows" in err[0]
-    # The count is arithmetic: no time and no memory beyond the interpreter's own (~150 MB).
-    assert secs < 1.0, secs
+    # The count is arithmetic: no memory beyond the interpreter's own (~150 MB); expanding the
+    # grid instead would fail the 20 s limit of run_measured or this bound.  (Not timed: the
+    # machine is shared.)
     assert mb < 400, mb
 
 
@@ -213,7 +214,8 @@ def test_scheduler_garbage_fails_fast_in_one_line(tmp_path):
                                     "garbage", "--quiet")
     assert rc == 2 and len(err) == 1, err
     assert err[0].startswith("rfdsm: error: --scheduler: ") and "'garbage'" in err[0], err
-    assert secs < 1.0, secs
+    # the old code hung 40 s in Client.__del__: far beyond any start-up delay of a loaded machine
+    assert secs < 15, secs
     assert not (tmp_path / "o" / JOURNAL).exists()
 
 
