@@ -89,22 +89,25 @@ def writable_dir(path, option: str) -> None:
 
 
 def add_setting_arguments(p: argparse.ArgumentParser) -> None:
-    """The six setting parameters; values are validated by :class:`rfdsm.Setting`."""
+    """One flag per row of the parameter table (rfdsm/params.py); values are validated by
+    :class:`rfdsm.Setting`, so the messages name the parameter and its range."""
+    from .params import PARAMS
+
     g = p.add_argument_group("setting (see docs/model.md)")
-    g.add_argument("--psi-n", required=True, help="n/d > 0")
-    g.add_argument("--psi-p", required=True, help="p/d > 0")
-    g.add_argument("--m", default="1", help="noise samples per data point: integer >= 1 or inf")
-    g.add_argument("--t", default="0.1", help="diffusion time > 0")
-    g.add_argument("--lam", default="0.01", help="ridge >= 0 (0: ridgeless limit)")
-    g.add_argument("--activation", default="tanh", help="tanh, erf, relu (centred) or linear")
+    for row in PARAMS:
+        if row.required:
+            g.add_argument(row.flag, dest=row.name, required=True, help=row.help)
+        else:
+            g.add_argument(row.flag, dest=row.name, default=str(row.default),
+                           help=f"{row.help} (default {row.default})")
 
 
 def setting_from_args(args):
+    from .params import PARAMS
     from .setting import Setting
 
     try:
-        return Setting(psi_n=args.psi_n, psi_p=args.psi_p, m=args.m, t=args.t, lam=args.lam,
-                       activation=args.activation)
+        return Setting(**{row.name: getattr(args, row.name) for row in PARAMS})
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -136,7 +139,8 @@ def print_result(res, as_json: bool) -> None:
     if diag.get("skipped_seeds"):
         print(f"  skipped seeds {', '.join(map(str, diag['skipped_seeds']))} "
               f"(--skip-failed): {diag['skipped_reason']}")
-    extra = f" iterations={res.iterations}" if res.evaluator == "theory" else ""
+    # an iterative solve reports its iteration count; the simulator has none
+    extra = f" iterations={res.iterations}" if res.iterations is not None else ""
     print(f"  converged={res.converged} residual={_fmt(res.residual)}{extra}")
     if not res.converged:
         print("  NOT CONVERGED: these numbers are not reliable (exit status 1)")
@@ -176,7 +180,20 @@ def _cmd_theory(args) -> int:
     return 0 if res.converged else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv) -> str | None:
+    """The subcommand named in ``argv`` (the top-level parser has options only before it)."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with ``command``, the external subcommands other than ``command`` get
+    only their name and help, so that their modules (pandas, matplotlib, ...) are not imported:
+    ``rfdsm theory`` must start in about the time of ``import numpy, scipy.special``."""
     from .simulate import MC_TEST_MAX
 
     parser = _Parser(prog="rfdsm", description=__doc__.splitlines()[0],
@@ -211,15 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_theory)
 
     for name, module, help_ in EXTERNAL:
-        mod = importlib.import_module(module)
         p = sub.add_parser(name, help=help_)
-        mod.configure_parser(p)
-        p.set_defaults(func=mod.run_cli)
+        if command is None or command == name:
+            mod = importlib.import_module(module)
+            mod.configure_parser(p)
+            p.set_defaults(func=mod.run_cli)
     return parser
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

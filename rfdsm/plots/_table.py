@@ -2,7 +2,9 @@
 
 Reading goes through :func:`rfdsm.sweep.load_results` and averaging through
 :func:`rfdsm.sweep.store.seed_summary`, so that a figure shows the numbers every other reader
-of the same table gets.
+of the same table gets.  Rows are told apart by their evaluator's attributes
+(:mod:`rfdsm.evaluators`: ``finite_size``, ``style``), never by its name; rows of an
+evaluator that is not registered are not drawn.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import params
+from ..evaluators import evaluator_names, get_evaluator, registered_evaluators
 from ..sweep.store import load_results, seed_summary
 
 SETTING_COLUMNS = params.names()  # the parameter table (rfdsm/params.py)
@@ -27,12 +30,16 @@ _NUMERIC = ("psi_n", "psi_p", "m", "t", "lam", "d", "train", "test", "score", "t
 _INF_WORDS = ("inf", "infinity", "+inf")
 
 
-def bayes_level(t):
-    """The Bayes level ``a^2 = exp(-2t)``: the smallest possible test error at time ``t``.
+def bayes_level(t, data=None):
+    """The Bayes level: the smallest possible test error at time ``t`` (``t`` a number or a
+    column), from the data model ``data`` (a name, a :class:`rfdsm.data.DataModel` or None
+    for the default; isotropic: ``a^2 = exp(-2t)``), as ``Setting.bayes`` has it."""
+    from ..data import DataModel, get_data
 
-    One place for the isotropic data model's value, so that a new data model changes it
-    once for every figure (``t`` a number or a column)."""
-    return np.exp(-2.0 * t)
+    if data is None:
+        data = params.param("data").default
+    model = data if isinstance(data, DataModel) else get_data(str(data))
+    return model.bayes(t)
 
 
 def check_table(df, required, what: str) -> pd.DataFrame:
@@ -97,11 +104,40 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     out = seed_summary(work, keys, errors)
     out["converged"] = work.groupby(keys, dropna=False, sort=True)["converged"].all()
     out = out.reset_index()
-    # theory rows repeated in a table (e.g. two concatenated sweeps) are one value, not seeds
-    theory = out["evaluator"] == "theory"
+    # limit rows repeated in a table (e.g. two concatenated sweeps) are one value, not seeds
+    limit = is_limit(out)
     for e in errors:
-        out.loc[theory, f"{e}_se"] = np.nan
+        out.loc[limit, f"{e}_se"] = np.nan
     return out
+
+
+def is_limit(agg: pd.DataFrame) -> pd.Series:
+    """Rows of the ``d -> inf`` evaluators (``finite_size = False``: the theory)."""
+    return agg["evaluator"].isin(evaluator_names(finite_size=False))
+
+
+def series(sub: pd.DataFrame, d=None) -> list:
+    """``[(evaluator, rows)]`` for every registered evaluator with rows in ``sub``, in
+    registry order (the drawing order); a finite-size evaluator's rows at dimension ``d``
+    (:func:`pick_d`)."""
+    out = []
+    for name in registered_evaluators():
+        ev = get_evaluator(name)
+        rows = sub[sub["evaluator"] == name]
+        if ev.finite_size:
+            rows = pick_d(rows, d)
+        if len(rows):
+            out.append((ev, rows))
+    return out
+
+
+def first_present(agg: pd.DataFrame, finite_size: bool):
+    """The first registered evaluator with ``finite_size`` that has rows in ``agg``, or None."""
+    present = set(agg["evaluator"])
+    for name in evaluator_names(finite_size=finite_size):
+        if name in present:
+            return get_evaluator(name)
+    return None
 
 
 def check_errors(errors, df):
@@ -119,13 +155,17 @@ def check_errors(errors, df):
 
 
 def drop_unconverged(agg: pd.DataFrame, what: str) -> pd.DataFrame:
-    """The aggregated rows without unconverged theory points, with a warning naming ``what``."""
-    bad = (agg["evaluator"] == "theory") & ~agg["converged"].astype(bool)
+    """The aggregated rows without the unconverged points of the ``d -> inf`` evaluators (a
+    simulation's convergence flag is a bound on a series, its points stay), with a warning
+    naming ``what``."""
+    bad = is_limit(agg) & ~agg["converged"].astype(bool)
+    names = "/".join(n for n in registered_evaluators() if n in set(agg.loc[bad, "evaluator"]))
     if bad.any():
-        warnings.warn(f"{what}: {int(bad.sum())} theory point(s) did not converge and are "
+        warnings.warn(f"{what}: {int(bad.sum())} {names} point(s) did not converge and are "
                       "left out of the figure", RuntimeWarning, stacklevel=3)
     out = agg[~bad]
     out.attrs["dropped_unconverged"] = int(bad.sum())
+    out.attrs["dropped_evaluators"] = names
     return out
 
 
@@ -133,13 +173,14 @@ def require_finite(agg: pd.DataFrame, errors, what: str) -> None:
     """Refuse to draw a figure (or a row of panels) that would hold no point at all.
 
     The message says what the values are: NaN/inf/missing in the rows that were kept, and
-    how many unconverged theory points were left out before (those are not the NaN ones)."""
+    how many unconverged limit points were left out before (those are not the NaN ones)."""
     empty = [e for e in errors if not np.isfinite(agg[e].to_numpy(dtype=float)).any()]
     if empty:
         dropped = agg.attrs.get("dropped_unconverged", 0)
         kept = (f"all {len(agg)} remaining row(s) hold NaN, inf or nothing in that column"
                 if len(agg) else "no row is left")
-        note = f" after leaving out {dropped} unconverged theory point(s)" if dropped else ""
+        names = agg.attrs.get("dropped_evaluators", "")
+        note = f" after leaving out {dropped} unconverged {names} point(s)" if dropped else ""
         raise ValueError(f"{what}: no finite value of {', '.join(empty)}: {kept}{note}; "
                          "nothing to draw")
 

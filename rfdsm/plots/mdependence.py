@@ -9,7 +9,7 @@ import pandas as pd
 
 from . import _layout as lay
 from ._table import (SETTING_COLUMNS, aggregate, bayes_level, check_errors, drop_unconverged,
-                     pick_d, require_finite)
+                     require_finite, series)
 from .style import AXIS_LABEL, BAYES_STYLE, ERROR_COLOURS, ERROR_LABEL, fmt_value, plain_log_ticks
 
 __all__ = ["m_dependence"]
@@ -25,7 +25,8 @@ def m_dependence(df: pd.DataFrame, errors=("test", "train"), *, ratios=(0.5, 2.0
     When a panel group holds more than four ``psi_p`` values (a learning-curve table), only the
     ``psi_p`` closest to ``ratio * psi_n`` for each ``ratio`` in ``ratios`` are shown -- by
     default one under-parameterised (``p < n``) and one over-parameterised (``p > n``) point.
-    Theory as lines, simulation as points with standard-error bars.
+    Each evaluator drawn by its ``style``: the theory as lines, the simulation as points with
+    standard-error bars.
     """
     errors = check_errors(errors, df)
     agg = drop_unconverged(aggregate(df), "m_dependence")
@@ -40,16 +41,18 @@ def m_dependence(df: pd.DataFrame, errors=("test", "train"), *, ratios=(0.5, 2.0
     pos = _m_positions(ms)
     ncols = min(len(panels), ncols or 4)
     fig, grid = lay.error_grid(len(panels), len(errors), ncols, panel=(3.4, 2.5))
-    sim_ds = set()
+    ds = {}  # evaluator name -> the dimensions drawn
     for i, (ptitle, sub) in enumerate(panels):
-        th = sub[sub["evaluator"] == "theory"].sort_values("m")
-        sim = pick_d(sub[sub["evaluator"] == "simulate"], d).sort_values("m")
-        sim_ds.update(int(v) for v in sim["d"].unique())
+        drawn = [(ev, rows.sort_values("m")) for ev, rows in series(sub, d)]
+        for ev, rows in drawn:
+            if ev.finite_size:
+                ds.setdefault(ev.name, set()).update(int(v) for v in rows["d"].unique())
         if sub["psi_n"].nunique() == 1 and sub["psi_p"].nunique() == 1:
             ptitle = (ptitle + "\n" if ptitle else "") + _regime(sub)
         for j, e in enumerate(errors):
             ax = grid[i][j]
-            _draw_panel(ax, th, sim, e, pos)
+            for ev, rows in drawn:
+                _DRAW[ev.style](ax, rows, e, pos, f"{ev.name}:{e}")
             if e != "score":  # a^2 bounds train and test; the score error's floor is 0
                 ax.axhline(bayes_level(sub["t"].iloc[0]), **BAYES_STYLE)
             ax.set_xticks([pos[m] for m in ms], [f"${fmt_value('m', m)}$" for m in ms])
@@ -66,7 +69,9 @@ def m_dependence(df: pd.DataFrame, errors=("test", "train"), *, ratios=(0.5, 2.0
     fixed = lay.constant_text(agg, facet_cols)
     fig.suptitle("Dependence on the number of noise samples $m$" +
                  (f"   ({fixed})" if fixed else ""), fontsize=11)
-    _legend_m(fig, errors, sim_ds, (agg["evaluator"] == "theory").any(), ncols)
+    shown = [(ev, ds.get(ev.name)) for ev, _ in series(agg)
+             if not ev.finite_size or ds.get(ev.name)]
+    _legend_m(fig, errors, shown, ncols)
     return fig
 
 
@@ -85,37 +90,45 @@ def _regime(sub) -> str:
         "over-parameterised, $p > n$" if r > 1 else "$p = n$")
 
 
-def _draw_panel(ax, th, sim, e, pos):
-    """Error ``e`` against m: the theory as a line (dotted into ``m = inf``), the simulation
-    as points with standard-error bars."""
+def _line(ax, rows, e, pos, gid):
+    """Error ``e`` against m as a line, dotted into ``m = inf``."""
     c = ERROR_COLOURS[e]
-    if len(th):
-        xs = th["m"].map(pos).to_numpy()
-        ys = th[e].to_numpy()
-        fin = np.isfinite(th["m"].to_numpy())
-        ax.plot(xs[fin], ys[fin], color=c, ls="-", lw=1.6, gid=f"theory:{e}")
-        if (~fin).any() and fin.any():
-            k = np.flatnonzero(fin)[-1]
-            ax.plot([xs[k], xs[~fin][0]], [ys[k], ys[~fin][0]], color=c, ls=":", lw=1.2)
-        ax.plot(xs, ys, color=c, ls="none", marker="o", ms=2.5)
-    if len(sim):
-        lay.errorbar(ax, sim["m"].map(pos), sim[e], yerr=sim[f"{e}_se"].fillna(0.0),
-                     color=c, ls="none", marker="o", ms=4.5, mfc="white", mew=1.2,
-                     capsize=2.0, gid=f"simulate:{e}")
+    xs = rows["m"].map(pos).to_numpy()
+    ys = rows[e].to_numpy()
+    fin = np.isfinite(rows["m"].to_numpy())
+    ax.plot(xs[fin], ys[fin], color=c, ls="-", lw=1.6, gid=gid)
+    if (~fin).any() and fin.any():
+        k = np.flatnonzero(fin)[-1]
+        ax.plot([xs[k], xs[~fin][0]], [ys[k], ys[~fin][0]], color=c, ls=":", lw=1.2)
+    ax.plot(xs, ys, color=c, ls="none", marker="o", ms=2.5)
 
 
-def _legend_m(fig, errors, sim_ds, has_theory, width):
+def _points(ax, rows, e, pos, gid):
+    """Error ``e`` against m as points with standard-error bars."""
+    lay.errorbar(ax, rows["m"].map(pos), rows[e], yerr=rows[f"{e}_se"].fillna(0.0),
+                 color=ERROR_COLOURS[e], ls="none", marker="o", ms=4.5, mfc="white", mew=1.2,
+                 capsize=2.0, gid=gid)
+
+
+_DRAW = {"line": _line, "points": _points}
+
+
+def _legend_m(fig, errors, shown, width):
+    """``shown``: ``[(evaluator, dimensions drawn)]`` in drawing order."""
     from matplotlib.lines import Line2D
 
     handles = []
     for e in errors:
         c = ERROR_COLOURS[e]
-        if has_theory:
-            handles.append(Line2D([], [], color=c, ls="-", label=f"{e}: theory"))
-        if sim_ds:
-            ds = ", ".join(str(v) for v in sorted(sim_ds))
-            handles.append(Line2D([], [], color=c, ls="none", marker="o", mfc="white",
-                                  label=f"{e}: simulation, $d = {ds}$ (mean $\\pm$ s.e.)"))
+        for ev, ds in shown:
+            label = f"{e}: {ev.label}"
+            if ev.finite_size:
+                label += f", $d = {', '.join(str(v) for v in sorted(ds))}$"
+            if ev.style == "line":
+                handles.append(Line2D([], [], color=c, ls="-", label=label))
+            else:
+                handles.append(Line2D([], [], color=c, ls="none", marker="o", mfc="white",
+                                      label=label + " (mean $\\pm$ s.e.)"))
     if errors != ("score",):
         handles.append(Line2D([], [], label=r"Bayes level $a^2 = e^{-2t}$", **BAYES_STYLE))
     lay.place_legend(fig, handles, width)

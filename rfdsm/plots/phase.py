@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from . import _layout as lay
-from ._table import aggregate, bayes_level, pick_d
+from ..evaluators import evaluator_names, get_evaluator, registered_evaluators
+from ._table import aggregate, bayes_level, first_present, pick_d
 from .style import AXIS_LABEL
 
 __all__ = ["PHASE_QUANTITIES", "phase_diagram"]
@@ -23,9 +24,10 @@ def phase_diagram(df: pd.DataFrame, quantities=("gap", "train_ratio"), *, evalua
     """Heatmaps over ``(psi_p, psi_n)`` of the gap ``test - train`` and of ``train / a^2``.
 
     One row of panels per combination of ``m, t, lam, activation`` that varies, one column
-    per quantity (``gap``, ``train_ratio``, ``test``, ``train``).  Uses the theory rows when the
-    table has any (``evaluator=None``), else the simulation means at dimension ``d`` (default:
-    largest).  ``train / a^2`` is drawn on a diverging scale centred at 1: blue below 1 (train
+    per quantity (``gap``, ``train_ratio``, ``test``, ``train``).  Uses the rows of
+    ``evaluator``; by default (``None``) those of the first registered ``d -> inf`` evaluator
+    in the table (the theory), else of the first finite-size one (the simulation), whose seed
+    means at dimension ``d`` (default: largest) are drawn.  ``train / a^2`` is drawn on a diverging scale centred at 1: blue below 1 (train
     error under the Bayes level, the fit follows the training points), red above.  The line
     ``psi_p = psi_n`` is dashed; cells that are missing or did not converge are grey.
     """
@@ -34,7 +36,7 @@ def phase_diagram(df: pd.DataFrame, quantities=("gap", "train_ratio"), *, evalua
     if bad or not quantities:
         raise ValueError(f"quantities must be a non-empty subset of {list(PHASE_QUANTITIES)}, "
                          f"got {quantities!r}")
-    agg, evaluator, n_bad = _phase_table(df, evaluator, d)
+    agg, ev, n_bad = _phase_table(df, evaluator, d)
     rows = lay.panels(agg, _FACETS, "phase_diagram")
     if len(rows) * len(quantities) > lay.MAX_PANELS:
         raise ValueError(f"phase_diagram: {len(rows)} x {len(quantities)} panels exceed "
@@ -53,8 +55,8 @@ def phase_diagram(df: pd.DataFrame, quantities=("gap", "train_ratio"), *, evalua
             _heatmap(fig, ax, q, z, logx, logy)
             ax.set_title(rtitle, fontsize=10)
     fixed = lay.constant_text(agg, _FACETS)
-    what = "theory, $d \\to \\infty$" if evaluator == "theory" else \
-        f"simulation, $d = {int(agg['d'].iloc[0])}$"
+    what = f"{ev.label}, $d = {int(agg['d'].iloc[0])}$" if ev.finite_size else \
+        f"{ev.label}, $d \\to \\infty$"
     note = f";  {n_bad} unconverged point(s) in grey" if n_bad else ""
     fig.suptitle(f"Phase diagram ({what}{', ' + fixed if fixed else ''}){note}"
                  "   dashed: $\\psi_p = \\psi_n$", fontsize=10.5)
@@ -62,15 +64,19 @@ def phase_diagram(df: pd.DataFrame, quantities=("gap", "train_ratio"), *, evalua
 
 
 def _phase_table(df, evaluator, d):
-    """``(agg, evaluator, n_unconverged)``: the rows of one evaluator with every quantity
-    of :data:`PHASE_QUANTITIES`, NaN where the point did not converge."""
+    """``(agg, evaluator object, n_unconverged)``: the rows of one evaluator with every
+    quantity of :data:`PHASE_QUANTITIES`, NaN where the point did not converge."""
     agg = aggregate(df)
     if evaluator is None:
-        evaluator = "theory" if (agg["evaluator"] == "theory").any() else "simulate"
-    if evaluator not in ("theory", "simulate"):
-        raise ValueError(f"evaluator must be 'theory', 'simulate' or None, got {evaluator!r}")
+        ev = first_present(agg, False) or first_present(agg, True)
+        evaluator = ev.name if ev is not None else evaluator_names(finite_size=True)[0]
+    known = registered_evaluators()
+    if evaluator not in known:
+        raise ValueError(f"evaluator must be {', '.join(map(repr, known))} or None, "
+                         f"got {evaluator!r}")
+    ev = get_evaluator(evaluator)
     agg = agg[agg["evaluator"] == evaluator]
-    if evaluator == "simulate":
+    if ev.finite_size:
         agg = pick_d(agg, d)
     if len(agg) == 0:
         raise ValueError(f"phase_diagram: no {evaluator} rows in the table")
@@ -82,7 +88,7 @@ def _phase_table(df, evaluator, d):
     agg = agg.assign(bayes=bayes_level(agg["t"]))
     agg = agg.assign(gap=agg["test"] - agg["train"], train_ratio=agg["train"] / agg["bayes"])
     agg.loc[~agg["converged"].astype(bool), list(PHASE_QUANTITIES)] = np.nan
-    return agg, evaluator, n_bad
+    return agg, ev, n_bad
 
 
 def _heatmap(fig, ax, q, z: pd.DataFrame, logx, logy):

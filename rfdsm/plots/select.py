@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import _layout as lay
-from ._table import SETTING_COLUMNS, aggregate
+from ..evaluators import evaluator_names
+from ._table import SETTING_COLUMNS, aggregate, is_limit
 from .curves import learning_curves
 from .mdependence import m_dependence
 from .phase import phase_diagram
@@ -22,7 +23,8 @@ KINDS = ("curves", "phase", "m", "validation")
 def auto_kinds(agg: pd.DataFrame) -> list[str]:
     """The figure kinds an aggregated table supports: a phase diagram for a grid of at least
     4 x 4 ratios, else learning curves along the more finely sampled ratio; m dependence for
-    three or more m; validation where theory and simulation share a setting."""
+    three or more m; validation where a ``d -> inf`` evaluator (the theory) and a finite-size
+    one (the simulation) share a setting."""
     n_n, n_p = agg["psi_n"].nunique(), agg["psi_p"].nunique()
     kinds = []
     m_table = agg["m"].nunique() >= 3 and n_n <= 4 and n_p <= 4  # few ratios, many m
@@ -32,8 +34,8 @@ def auto_kinds(agg: pd.DataFrame) -> list[str]:
         kinds.append("curves")
     if agg["m"].nunique() >= 3 and "phase" not in kinds:
         kinds.append("m")
-    th = agg[agg["evaluator"] == "theory"]
-    sim = agg[agg["evaluator"] == "simulate"]
+    th = agg[is_limit(agg)]
+    sim = agg[agg["evaluator"].isin(evaluator_names(finite_size=True))]
     if len(th) and len(sim) and len(sim.merge(th[list(SETTING_COLUMNS)],
                                               on=list(SETTING_COLUMNS))):
         kinds.append("validation")

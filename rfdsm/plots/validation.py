@@ -11,7 +11,7 @@ import pandas as pd
 
 from . import _layout as lay
 from ._table import (ERROR_NAMES, SETTING_COLUMNS, VALIDATION_COLUMNS, aggregate, check_table,
-                     normalise)
+                     first_present, normalise)
 from .style import palette
 
 __all__ = ["validation_table", "validation_scatter"]
@@ -22,14 +22,16 @@ _VALIDATION_ALIASES = {"quantity": "error", "sim": "sim_mean"}
 def validation_table(df: pd.DataFrame, errors=ERROR_NAMES) -> pd.DataFrame:
     """Pair every simulated (setting, d) with the theory of the same setting.
 
-    Returns the validation schema of this module (one row per setting x d x error) plus
+    The theory is the first registered ``d -> inf`` evaluator with rows in the table, the
+    simulation the first finite-size one (:mod:`rfdsm.evaluators`).  Returns the validation schema of this module (one row per setting x d x error) plus
     ``n_seeds`` and ``rel_dev = (sim_mean - theory) / theory``.  Settings without a theory row
     (or without simulation) are dropped; an empty result is an error.
     """
     agg = aggregate(df)
     errors = [e for e in ((errors,) if isinstance(errors, str) else errors) if e in agg.columns]
-    th = agg[(agg["evaluator"] == "theory") & agg["converged"].astype(bool)]
-    sim = agg[agg["evaluator"] == "simulate"]
+    limit, finite = first_present(agg, False), first_present(agg, True)
+    th = agg[(agg["evaluator"] == getattr(limit, "name", None)) & agg["converged"].astype(bool)]
+    sim = agg[agg["evaluator"] == getattr(finite, "name", None)]
     keys = list(SETTING_COLUMNS)
     merged = sim.merge(th[keys + errors], on=keys, suffixes=("", "_theory"))
     if len(merged) == 0:

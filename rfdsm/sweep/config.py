@@ -1,11 +1,15 @@
 """Sweep configurations: parse and validate a TOML grid, expand it into tasks.
 
-A configuration (see ``scripts/*.toml``) has up to four tables::
+A configuration (see ``scripts/*.toml``) has a table per registered evaluator besides two::
 
     [sweep]                       # evaluators = ["theory", "simulate"], curve = "psi_p"
     [grid]                        # psi_n, psi_p, m, t, lam, activation (psi_n, psi_p required)
     [theory]    grid = {...}      # optional: grid entries that replace [grid] for the theory
     [simulate]  d = [...]         # dimensions; seeds = count, seed = first seed; grid = {...}
+
+An evaluator's table takes ``grid`` and the evaluator's ``options``; the evaluators, their
+options and their tasks come from the registry (:mod:`rfdsm.evaluators`), nothing here names
+one.
 
 A grid entry is a scalar, a non-empty list, or (for ``psi_n, psi_p, t, lam``) a range table
 ``{start, stop, num, spacing = "linear" | "log"}``.  Every value and every grid point is checked
@@ -17,7 +21,6 @@ from list lengths and range sizes before anything is expanded; more than ``max_r
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -28,6 +31,9 @@ import numpy as np
 
 from .. import params as _params
 from ..activations import get_activation
+from ..evaluators import (canonical as _canonical, check_int, count_values as _count, digest,
+                          get_evaluator, group_curves, registered_evaluators, setting_key,
+                          show as _show)
 from ..setting import Setting
 
 __all__ = ["ConfigError", "SweepConfig", "load_config", "PARAMS", "CURVE_AXES",
@@ -37,14 +43,10 @@ __all__ = ["ConfigError", "SweepConfig", "load_config", "PARAMS", "CURVE_AXES",
 PARAMS = _params.names()
 #: Axes along which the asymptotic solver can continue from one point to the next.
 CURVE_AXES = _params.names(curve=True)
-EVALUATORS = ("theory", "simulate")
 _RANGE_PARAMS = _params.names(ranges=True)
 _RANGE_KEYS = ("start", "stop", "num", "spacing")
 
-_TOP_KEYS = ("sweep", "grid", "theory", "simulate")
 _SWEEP_KEYS = ("name", "description", "evaluators", "curve")
-_THEORY_KEYS = ("grid",)
-_SIMULATE_KEYS = ("d", "seeds", "seed", "grid")
 
 #: Largest sweep (rows of the table) accepted unless the caller raises the limit: a typo such
 #: as ``seeds = 100000000`` must be refused at once, not expanded until memory runs out.  A
@@ -85,17 +87,11 @@ def _is_finite(v) -> bool:
         return False
 
 
-def _show(v) -> str:
-    text = repr(v)
-    return text if len(text) <= 40 else f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
-
-
 def _int(value, where: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where} must be an integer >= {low}, got {_type_name(value)} {_show(value)}")
-    if value < low:
-        raise ConfigError(f"{where} must be an integer >= {low}, got {_show(value)}")
-    return value
+    try:
+        return check_int(value, where, low)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _clean(x: float) -> float:
@@ -124,17 +120,6 @@ def _expand_range(spec: dict, where: str) -> list[float]:
     else:
         values = np.linspace(start, stop, num)
     return [_clean(v) for v in values]
-
-
-def _count(spec) -> int:
-    """Number of values of one grid entry, read off without expanding it.  A malformed entry
-    counts 1: the full parse then reports it with its proper message."""
-    if isinstance(spec, dict):
-        num = spec.get("num")
-        return num if isinstance(num, int) and not isinstance(num, bool) and num >= 1 else 1
-    if isinstance(spec, list):
-        return max(len(spec), 1)
-    return 1
 
 
 def _grid_sizes(table) -> dict[str, int]:
@@ -209,30 +194,22 @@ def _settings(grid: dict[str, list], where: str) -> list[Setting]:
     return out
 
 
-def _canonical(v):
-    if isinstance(v, float):
-        return "inf" if v == math.inf else repr(v)
-    return v
-
-
-def setting_key(s: Setting) -> str:
-    """A canonical text for a setting (exact float repr; ``m = inf`` spelled ``inf``)."""
-    return json.dumps({k: _canonical(v) for k, v in s.to_dict().items()}, sort_keys=True)
-
-
-def _digest(text: str, size: int = 16) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:size]
+def _either(names) -> str:
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and/or {quoted[-1]}"
 
 
 class SweepConfig:
-    """A validated sweep: evaluators, grids, simulation sizes; expands into tasks.
+    """A validated sweep: evaluators, grids, their options; expands into tasks.
 
-    ``tasks()`` lists one task per (setting, d, seed) for the simulator and one per curve for
-    the theory (settings that differ only along ``curve``, in increasing order, so that the
-    solver can continue from one point to the next).  ``hash`` identifies the work to do:
-    cosmetic keys (``name``, ``description``) and the spelling of values do not enter it.
-    ``n_rows`` and ``n_tasks`` give the work per evaluator; a sweep of more than ``max_rows``
-    rows in all is refused before its grid is expanded.
+    ``tasks()`` lists the tasks of every evaluator in registry order, each evaluator's as its
+    :meth:`~rfdsm.evaluators.Evaluator.tasks` makes them (the simulator: one per
+    (setting, d, seed); the theory: one per curve of settings that differ only along
+    ``curve``, in increasing order, so that the solver can continue from one point to the
+    next).  ``hash`` identifies the work to do: cosmetic keys (``name``, ``description``) and
+    the spelling of values do not enter it.  ``n_rows`` and ``n_tasks`` give the work per
+    evaluator; a sweep of more than ``max_rows`` rows in all is refused before its grid is
+    expanded.  ``options[name]`` holds each evaluator's checked section options.
     """
 
     def __init__(self, raw: dict, source_text: str | None = None, *,
@@ -241,7 +218,7 @@ class SweepConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"a sweep configuration is a table, got {_type_name(raw)}")
         self.source_text = source_text
-        _check_keys(raw, _TOP_KEYS, "")
+        _check_keys(raw, ("sweep", "grid", *registered_evaluators()), "")
         sweep = _table(raw, "sweep") or {}
         _check_keys(sweep, _SWEEP_KEYS, "sweep.")
         for key in ("name", "description"):
@@ -249,21 +226,7 @@ class SweepConfig:
                 raise ConfigError(f"sweep.{key} must be a string, got {_type_name(sweep[key])}")
         self.name = sweep.get("name", "")
         self.description = sweep.get("description", "")
-
-        if "evaluators" not in sweep:
-            raise ConfigError("sweep.evaluators is required: a list with 'theory' and/or "
-                              "'simulate'")
-        ev = sweep["evaluators"]
-        if isinstance(ev, str):
-            ev = [ev]
-        if not isinstance(ev, list) or not ev:
-            raise ConfigError("sweep.evaluators must be a non-empty list of 'theory' and/or "
-                              f"'simulate', got {ev!r}")
-        for e in ev:
-            if e not in EVALUATORS:
-                raise ConfigError(f"sweep.evaluators: unknown evaluator {e!r} "
-                                  f"(allowed: {', '.join(EVALUATORS)})")
-        self.evaluators = tuple(e for e in EVALUATORS if e in ev)
+        self.evaluators = _evaluators(sweep)
 
         self.curve = sweep.get("curve", "psi_p")
         if self.curve not in CURVE_AXES:
@@ -276,13 +239,13 @@ class SweepConfig:
         self._count_work(raw, grid_table, max_rows)
         base = _parse_grid(grid_table, "grid")
 
-        for ev_name, allowed in (("theory", _THEORY_KEYS), ("simulate", _SIMULATE_KEYS)):
+        for ev_name in registered_evaluators():
             section = _table(raw, ev_name)
             if section is not None and ev_name not in self.evaluators:
                 raise ConfigError(f"[{ev_name}] is given but {ev_name!r} is not in "
                                   "sweep.evaluators")
             if section is not None:
-                _check_keys(section, allowed, f"{ev_name}.")
+                _check_keys(section, (*get_evaluator(ev_name).options, "grid"), f"{ev_name}.")
 
         self.grids: dict[str, dict[str, list]] = {}
         self.settings: dict[str, list[Setting]] = {}
@@ -293,28 +256,21 @@ class SweepConfig:
             self.grids[ev_name] = grid
             self.settings[ev_name] = _settings(grid, f"[{ev_name}]")
 
-        self.d: list[int] = []
-        self.seeds = 0
-        self.seed = 0
-        if "simulate" in self.evaluators:
-            section = _table(raw, "simulate") or {}
-            if "d" not in section:
-                raise ConfigError("simulate.d is required: the dimension(s) to simulate")
-            ds = section["d"] if isinstance(section["d"], list) else [section["d"]]
-            if not ds:
-                raise ConfigError("simulate.d is an empty list; give at least one dimension")
-            self.d = [_int(v, "simulate.d", 1) for v in ds]
-            if len(set(self.d)) != len(self.d):
-                raise ConfigError("simulate.d lists a dimension more than once")
-            self.seeds = _int(section.get("seeds", 1), "simulate.seeds", 1)
-            self.seed = _int(section.get("seed", 0), "simulate.seed", 0)
-            for s in self.settings["simulate"]:
-                for d in self.d:
-                    try:
-                        s.sizes(d)
-                    except ValueError as exc:
-                        raise ConfigError(f"simulate.d = {_show(d)} with psi_n = {s.psi_n:g}, "
-                                          f"psi_p = {s.psi_p:g}: {exc}") from None
+        self.options: dict[str, dict] = {}
+        for ev_name in self.evaluators:
+            ev = get_evaluator(ev_name)
+            try:
+                self.options[ev_name] = ev.parse(_table(raw, ev_name) or {})
+                ev.check(self.settings[ev_name], self.options[ev_name])
+            except ConfigError:
+                raise
+            except ValueError as exc:  # the evaluator's message names its key
+                raise ConfigError(str(exc)) from None
+
+    # the simulator's options under the names of earlier versions
+    d = property(lambda self: self.options.get("simulate", {}).get("d", []))
+    seeds = property(lambda self: self.options.get("simulate", {}).get("seeds", 0))
+    seed = property(lambda self: self.options.get("simulate", {}).get("seed", 0))
 
     def _count_work(self, raw: dict, grid_table: dict, max_rows: int) -> None:
         """Rows and tasks per evaluator, by arithmetic on the list lengths and range sizes, so
@@ -324,12 +280,8 @@ class SweepConfig:
         for ev_name in self.evaluators:
             section = raw.get(ev_name) if isinstance(raw.get(ev_name), dict) else {}
             sizes = {**_grid_sizes(grid_table), **_grid_sizes(section.get("grid"))}
-            rows = math.prod(sizes.values())
-            if ev_name == "simulate":
-                tasks = rows = rows * _count(section.get("d")) * _count_seeds(section)
-            else:  # one task per curve along the continuation axis
-                tasks = rows // sizes.get(self.curve, 1)
-            self.n_rows[ev_name], self.n_tasks[ev_name] = rows, tasks
+            self.n_rows[ev_name], self.n_tasks[ev_name] = get_evaluator(ev_name).count(
+                section, math.prod(sizes.values()), sizes.get(self.curve, 1))
         self.check_size(max_rows)
 
     def check_size(self, max_rows: int = DEFAULT_MAX_ROWS) -> None:
@@ -348,9 +300,8 @@ class SweepConfig:
         out = {"evaluators": list(self.evaluators), "curve": self.curve}
         for ev_name in self.evaluators:
             out[ev_name] = {"grid": {p: [_canonical(v) for v in vals]
-                                     for p, vals in sorted(self.grids[ev_name].items())}}
-        if "simulate" in self.evaluators:
-            out["simulate"].update(d=self.d, seeds=self.seeds, seed=self.seed)
+                                     for p, vals in sorted(self.grids[ev_name].items())},
+                            **get_evaluator(ev_name).normalised(self.options[ev_name])}
         # the functions, not only their names: a name registered again with other content
         # is another sweep (a resume would otherwise mix the two functions)
         default = _params.param("activation").default
@@ -360,42 +311,45 @@ class SweepConfig:
 
     @property
     def hash(self) -> str:
-        return _digest(json.dumps(self.normalised(), sort_keys=True), 64)
+        return digest(json.dumps(self.normalised(), sort_keys=True), 64)
 
     def curves(self) -> list[list[Setting]]:
-        """Theory settings grouped by all parameters except ``curve``, sorted along it."""
-        groups: dict[tuple, list[Setting]] = {}
-        for s in self.settings.get("theory", []):
-            rest = tuple(_canonical(getattr(s, p)) for p in PARAMS if p != self.curve)
-            groups.setdefault(rest, []).append(s)
-        return [sorted(g, key=lambda s: getattr(s, self.curve)) for g in groups.values()]
+        """The settings of the ``d -> inf`` evaluators (the theory) grouped by all parameters
+        except ``curve``, each group sorted along it."""
+        return [c for ev in self.evaluators if not get_evaluator(ev).finite_size
+                for c in group_curves(self.settings[ev], self.curve)]
 
     def tasks(self) -> list[dict]:
         """Picklable task descriptions, each with a unique ``key`` and its row count."""
-        tasks = []
-        for curve in self.curves():
-            keys = [setting_key(s) for s in curve]
-            tasks.append({"key": "theory:" + _digest("\n".join(keys)), "kind": "theory",
-                          "settings": list(curve), "rows": len(curve)})
-        sim = []
-        for s in self.settings.get("simulate", []):
-            sk = setting_key(s)
-            for d in self.d:
-                for seed in range(self.seed, self.seed + self.seeds):
-                    sim.append({"key": f"simulate:{_digest(f'{sk}|{d}|{seed}')}",
-                                "kind": "simulate", "setting": s, "d": d,
-                                "seed": seed, "rows": 1})
-        # Largest dimensions first: the long tasks start early and the pool drains evenly.
-        sim.sort(key=lambda t: -t["d"])
-        tasks.extend(sim)
+        tasks = [t for ev in self.evaluators for t in get_evaluator(ev).tasks(
+            self.settings[ev], self.options[ev], self.curve)]
         if len({t["key"] for t in tasks}) != len(tasks):  # pragma: no cover - digest clash
             raise ConfigError("internal error: two tasks share a key")
         return tasks
 
 
-def _count_seeds(section: dict) -> int:
-    seeds = section.get("seeds", 1)
-    return seeds if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1 else 1
+def _evaluators(sweep: dict) -> tuple[str, ...]:
+    """``sweep.evaluators`` checked against the registry, in registry order."""
+    known = registered_evaluators()
+    if "evaluators" not in sweep:
+        raise ConfigError(f"sweep.evaluators is required: a list with {_either(known)}")
+    ev = sweep["evaluators"]
+    if isinstance(ev, str):
+        ev = [ev]
+    if not isinstance(ev, list) or not ev:
+        raise ConfigError(f"sweep.evaluators must be a non-empty list of {_either(known)}, "
+                          f"got {ev!r}")
+    for e in ev:
+        if not isinstance(e, str) or e not in known:
+            raise ConfigError(f"sweep.evaluators: unknown evaluator {e!r} "
+                              f"(allowed: {', '.join(known)})")
+    return tuple(e for e in known if e in ev)
+
+
+def __getattr__(name):
+    if name == "EVALUATORS":  # the registered names, as the constant of earlier versions
+        return registered_evaluators()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_config(source, *, max_rows: int = DEFAULT_MAX_ROWS) -> SweepConfig:

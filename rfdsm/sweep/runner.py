@@ -1,9 +1,10 @@
 """Running sweep tasks: in this process, in local worker processes, or on a Dask cluster.
 
 Every backend runs the same pure function :func:`execute` on the same task descriptions and
-yields the outcomes as they finish; the caller records them.  Results do not depend on the
-backend: a simulation task carries its seed, and a theory task is a whole curve, solved in
-order so that each point can start from its neighbour's solution.
+yields the outcomes as they finish; the caller records them.  A task is run by its evaluator
+(:mod:`rfdsm.evaluators`); results do not depend on the backend: a simulation task carries
+its seed, and a theory task is a whole curve, solved in order so that each point can start
+from its neighbour's solution.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from ..setting import Setting
+from ..evaluators import get_evaluator
 
 __all__ = ["execute", "run_serial", "run_processes", "run_dask", "available_cpus",
            "BackendError", "check_scheduler_address"]
@@ -41,22 +42,6 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _theory_results(settings: list[Setting]):
-    from ..theory import theory_curve
-
-    results = list(theory_curve(settings))
-    if len(results) != len(settings) or any(r.setting != s for r, s in zip(results, settings)):
-        raise RuntimeError("the theory returned results that do not match the requested settings")
-    return results
-
-
-def _setting(value) -> Setting:
-    # Tasks carry Setting objects, whose activation travels by value (a function registered
-    # only in the parent, e.g. under `if __name__ == "__main__":`, is unknown to a worker's
-    # registry); plain dicts of built-in parameters are accepted too.
-    return value if isinstance(value, Setting) else Setting(**value)
-
-
 def execute(task: dict) -> dict:
     """Run one task; ``{"key", "rows"}`` on success, ``{"key", "error", "traceback"}`` otherwise.
 
@@ -64,14 +49,10 @@ def execute(task: dict) -> dict:
     the sweep reports them and a rerun retries exactly those tasks.
     """
     try:
-        if task["kind"] == "simulate":
-            from ..simulate import simulate
-
-            res = simulate(_setting(task["setting"]), task["d"], seed=task["seed"])
-            rows = res.rows()
-        else:
-            rows = [row for r in _theory_results([_setting(s) for s in task["settings"]])
-                    for row in r.rows()]
+        # the task's own evaluator object first: in a worker process the registry holds
+        # only what the imported modules registered
+        ev = task.get("evaluator") or get_evaluator(task["kind"])
+        rows = ev.run(task)
     except Exception as exc:  # noqa: BLE001 - reported to the caller with its traceback
         return {"key": task["key"], "error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc()}

@@ -1,0 +1,315 @@
+"""Evaluators: the ways a :class:`rfdsm.Setting` becomes rows of the result table.
+
+An evaluator is an object with
+
+    ``name``         its config section (``[theory]``), entry of ``sweep.evaluators`` and value
+                     of the table's ``evaluator`` column
+    ``finite_size``  True: evaluated at a dimension ``d`` and seeds (the simulator), its rows
+                     carry ``d`` and ``seed``; False: the ``d -> inf`` limit (the theory),
+                     one value per setting
+    ``style``        how figures draw it: ``"line"`` (a curve through the settings) or
+                     ``"points"`` (seed means with standard-error bars)
+    ``label``        the word legends use for it ("theory", "simulation")
+    ``options``      the keys of its config section besides ``grid`` (simulate: d, seeds, seed)
+
+and the methods (defaults in :class:`Evaluator`)
+
+    ``parse(section) -> options``            check the section's options (ValueError naming
+                                             ``<name>.<key>``)
+    ``check(settings, options)``             refuse grid points it cannot evaluate
+    ``count(section, points, curve_points)`` ``(rows, tasks)`` from the raw section by
+                                             arithmetic, before anything is expanded
+    ``tasks(settings, options, curve)``      picklable task dicts, each with a unique ``key``
+                                             (prefixed ``<name>:``), ``kind`` (the name) and
+                                             ``rows``
+    ``run(task) -> rows``                    the table rows of one task (:meth:`Result.rows`)
+
+Sweeps (:mod:`rfdsm.sweep`), the command line and the figures (:mod:`rfdsm.plots`) use only
+these, never an evaluator's name: a new evaluator (e.g. a sampler) is a module with a
+subclass of :class:`Evaluator` and one :func:`register_evaluator` call.  Task keys are part of
+the on-disk journal: the built-ins' keys must never change, or old sweeps stop resuming.
+
+The module is light (no numpy work, no solver import) so that the CLI and config validation
+can read the registry; each ``run`` imports its machinery when it is called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+from . import params as _params
+from .setting import Setting
+
+__all__ = ["Evaluator", "STYLES", "register_evaluator", "unregister_evaluator",
+           "get_evaluator", "registered_evaluators", "evaluator_names", "setting_key",
+           "group_curves", "check_int", "count_values", "show"]
+
+#: How a figure can draw an evaluator's rows.
+STYLES = ("line", "points")
+#: Top-level config tables that an evaluator's section would shadow.
+_RESERVED = ("sweep", "grid")
+
+
+# --- helpers shared with the config parser (one copy of each message) ----------------------
+def show(v) -> str:
+    """``repr(v)``, shortened: a 400-digit integer in an error line helps nobody."""
+    text = repr(v)
+    return text if len(text) <= 40 else f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
+
+
+def check_int(value, where: str, low: int) -> int:
+    """``value`` if it is an integer ``>= low`` (not a bool), else a ValueError naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where} must be an integer >= {low}, got {type(value).__name__} "
+                         f"{show(value)}")
+    if value < low:
+        raise ValueError(f"{where} must be an integer >= {low}, got {show(value)}")
+    return value
+
+
+def count_values(spec) -> int:
+    """Number of values of one config entry (list, range table or scalar), read off without
+    expanding it.  A malformed entry counts 1: the full parse then reports it properly."""
+    if isinstance(spec, dict):
+        num = spec.get("num")
+        return num if isinstance(num, int) and not isinstance(num, bool) and num >= 1 else 1
+    if isinstance(spec, list):
+        return max(len(spec), 1)
+    return 1
+
+
+def canonical(v):
+    """A JSON value that tells floats apart exactly (``repr``), with ``inf`` spelled ``inf``."""
+    if isinstance(v, float):
+        return "inf" if v == math.inf else repr(v)
+    return v
+
+
+#: The parameters every task key spells out: the key format of the first journals.
+_KEYED = ("psi_n", "psi_p", "m", "t", "lam", "activation")
+
+
+def setting_key(s: Setting) -> str:
+    """A canonical text for a setting (exact float repr; ``m = inf`` spelled ``inf``).
+
+    A parameter added to the table after :data:`_KEYED` enters the text only away from its
+    default, so that the keys of existing sweep directories stay valid and they resume."""
+    values = {k: v for k, v in s.to_dict().items()
+              if k in _KEYED or v != _params.param(k).default}
+    return json.dumps({k: canonical(v) for k, v in values.items()}, sort_keys=True)
+
+
+def digest(text: str, size: int = 16) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:size]
+
+
+def as_setting(value) -> Setting:
+    # Tasks carry Setting objects, whose activation travels by value (a function registered
+    # only in the parent, e.g. under `if __name__ == "__main__":`, is unknown to a worker's
+    # registry); plain dicts of built-in parameters are accepted too.
+    return value if isinstance(value, Setting) else Setting(**value)
+
+
+def group_curves(settings, curve: str) -> list[list[Setting]]:
+    """``settings`` grouped by every parameter except ``curve``, each group sorted along it."""
+    groups: dict[tuple, list[Setting]] = {}
+    for s in settings:
+        rest = tuple(canonical(getattr(s, p)) for p in _params.names() if p != curve)
+        groups.setdefault(rest, []).append(s)
+    return [sorted(g, key=lambda s: getattr(s, curve)) for g in groups.values()]
+
+
+# --- the interface -------------------------------------------------------------------------
+class Evaluator:
+    """Base class: one task per setting, no options.  Subclasses set the attributes and
+    override :meth:`run` (and whatever else differs)."""
+
+    name: str = ""
+    finite_size: bool = False
+    style: str = "line"
+    label: str = ""
+    options: tuple[str, ...] = ()
+
+    def parse(self, section: dict) -> dict[str, Any]:
+        """The checked options of the config section ``[<name>]`` (JSON values: they enter
+        the config hash)."""
+        return {}
+
+    def check(self, settings: list[Setting], options: dict) -> None:
+        """Raise ValueError for a grid point this evaluator cannot evaluate."""
+
+    def count(self, section: dict, points: int, curve_points: int) -> tuple[int, int]:
+        """``(rows, tasks)`` for ``points`` settings (``curve_points`` of them along the
+        sweep's curve axis), from the raw ``section``."""
+        return points, points
+
+    def normalised(self, options: dict) -> dict:
+        """What of the options enters the config hash besides the grid."""
+        return dict(options)
+
+    def tasks(self, settings: list[Setting], options: dict, curve: str) -> list[dict]:
+        return [self._task([s]) for s in settings]
+
+    def run(self, task: dict) -> list[dict]:
+        raise NotImplementedError(f"evaluator {self.name!r} does not implement run(task)")
+
+    def _task(self, settings: list[Setting]) -> dict:
+        key = digest("\n".join(setting_key(s) for s in settings))
+        # the object travels with the task: a worker process unpickles it by importing the
+        # module that defines it, which registers it there too
+        return {"key": f"{self.name}:{key}", "kind": self.name, "settings": list(settings),
+                "rows": len(settings), "evaluator": self}
+
+    def __repr__(self):
+        return f"<evaluator {self.name!r} ({self.style}, finite_size={self.finite_size})>"
+
+
+class Theory(Evaluator):
+    """The ``d -> inf`` limit (:func:`rfdsm.theory`): one task per curve along the sweep's
+    curve axis, solved in order so that each point starts from its neighbour's solution."""
+
+    name, finite_size, style, label = "theory", False, "line", "theory"
+
+    def count(self, section, points, curve_points):
+        return points, points // curve_points
+
+    def tasks(self, settings, options, curve):
+        return [self._task(c) for c in group_curves(settings, curve)]
+
+    def run(self, task):
+        from .theory import theory_curve
+
+        settings = [as_setting(s) for s in task["settings"]]
+        results = list(theory_curve(settings))
+        if len(results) != len(settings) or any(r.setting != s
+                                                 for r, s in zip(results, settings)):
+            raise RuntimeError("the theory returned results that do not match the requested "
+                               "settings")
+        return [row for r in results for row in r.rows()]
+
+
+class Simulate(Evaluator):
+    """The exact finite-``d`` simulator (:func:`rfdsm.simulate`): one task per
+    (setting, d, seed), the largest dimensions first so that the long tasks start early and a
+    pool drains evenly."""
+
+    name, finite_size, style, label = "simulate", True, "points", "simulation"
+    options = ("d", "seeds", "seed")
+
+    def parse(self, section):
+        if "d" not in section:
+            raise ValueError("simulate.d is required: the dimension(s) to simulate")
+        ds = section["d"] if isinstance(section["d"], list) else [section["d"]]
+        if not ds:
+            raise ValueError("simulate.d is an empty list; give at least one dimension")
+        ds = [check_int(v, "simulate.d", 1) for v in ds]
+        if len(set(ds)) != len(ds):
+            raise ValueError("simulate.d lists a dimension more than once")
+        return {"d": ds, "seeds": check_int(section.get("seeds", 1), "simulate.seeds", 1),
+                "seed": check_int(section.get("seed", 0), "simulate.seed", 0)}
+
+    def check(self, settings, options):
+        for s in settings:
+            for d in options["d"]:
+                try:
+                    s.sizes(d)
+                except ValueError as exc:
+                    raise ValueError(f"simulate.d = {show(d)} with psi_n = {s.psi_n:g}, "
+                                     f"psi_p = {s.psi_p:g}: {exc}") from None
+
+    def count(self, section, points, curve_points):
+        seeds = section.get("seeds", 1)
+        seeds = seeds if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1 \
+            else 1
+        rows = points * count_values(section.get("d")) * seeds
+        return rows, rows
+
+    def tasks(self, settings, options, curve):
+        first, count = options["seed"], options["seeds"]
+        out = []
+        for s in settings:
+            sk = setting_key(s)
+            for d in options["d"]:
+                for seed in range(first, first + count):
+                    out.append({"key": f"simulate:{digest(f'{sk}|{d}|{seed}')}",
+                                "kind": self.name, "setting": s, "d": d, "seed": seed,
+                                "rows": 1, "evaluator": self})
+        out.sort(key=lambda t: -t["d"])
+        return out
+
+    def run(self, task):
+        from .simulate import simulate
+
+        return simulate(as_setting(task["setting"]), task["d"], seed=task["seed"]).rows()
+
+
+# --- the registry --------------------------------------------------------------------------
+_REGISTRY: dict[str, Evaluator] = {}
+_BUILTINS = ("theory", "simulate")
+
+
+def register_evaluator(evaluator: Evaluator, *, overwrite: bool = False) -> Evaluator:
+    """Add ``evaluator`` (an :class:`Evaluator` instance) under ``evaluator.name``.
+
+    Sweeps accept its name in ``sweep.evaluators`` and its section ``[<name>]`` with the keys
+    ``options`` and ``grid``; figures draw its rows by ``style``.  For worker processes and
+    Dask, define its class in an importable module (tasks carry the object, and unpickling it
+    imports that module)."""
+    ev = evaluator
+    if not isinstance(ev, Evaluator):
+        raise ValueError(f"an evaluator must be an rfdsm.evaluators.Evaluator, got "
+                         f"{type(ev).__name__}")
+    name = ev.name
+    if not isinstance(name, str) or not name or ":" in name or name in _RESERVED:
+        raise ValueError(f"evaluator name must be a non-empty string without ':' and other "
+                         f"than {', '.join(_RESERVED)}, got {name!r}")
+    if name in _REGISTRY and not overwrite:
+        raise ValueError(f"evaluator {name!r} is already registered (pass overwrite=True)")
+    if name in _BUILTINS and name in _REGISTRY:
+        raise ValueError(f"the built-in evaluator {name!r} cannot be replaced")
+    if ev.style not in STYLES:
+        raise ValueError(f"evaluator {name!r}: style must be one of {STYLES}, got {ev.style!r}")
+    if not isinstance(ev.finite_size, bool):
+        raise ValueError(f"evaluator {name!r}: finite_size must be True or False")
+    opts = ev.options
+    if not isinstance(opts, tuple) or not all(isinstance(o, str) for o in opts) \
+            or "grid" in opts:
+        raise ValueError(f"evaluator {name!r}: options must be a tuple of key names other "
+                         f"than 'grid', got {opts!r}")
+    if not ev.label:
+        ev.label = name
+    _REGISTRY[name] = ev
+    return ev
+
+
+def unregister_evaluator(name: str) -> None:
+    """Remove a registered evaluator (the built-ins stay)."""
+    if name in _BUILTINS:
+        raise ValueError(f"the built-in evaluator {name!r} cannot be removed")
+    _REGISTRY.pop(name, None)
+
+
+def get_evaluator(name: str) -> Evaluator:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown evaluator {name!r} (registered: "
+                         f"{', '.join(_REGISTRY)})") from None
+
+
+def registered_evaluators() -> tuple[str, ...]:
+    """Names in registration order (the built-ins first): the order of a sweep's tasks."""
+    return tuple(_REGISTRY)
+
+
+def evaluator_names(**where) -> tuple[str, ...]:
+    """Registered names whose attributes equal ``where``, e.g. ``finite_size=False``."""
+    return tuple(n for n, ev in _REGISTRY.items()
+                 if all(getattr(ev, k) == v for k, v in where.items()))
+
+
+register_evaluator(Theory())
+register_evaluator(Simulate())
