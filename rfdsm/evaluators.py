@@ -228,6 +228,11 @@ class Simulate(Evaluator):
         return rows, rows
 
     def tasks(self, settings, options, curve):
+        from .metrics import simulation_metrics
+
+        # the metrics travel with the task (by value), like the setting's objects: one
+        # registered only in the parent (a script's __main__, a notebook) reaches the workers
+        metrics = simulation_metrics()
         first, count = options["seed"], options["seeds"]
         out = []
         for s in settings:
@@ -236,14 +241,15 @@ class Simulate(Evaluator):
                 for seed in range(first, first + count):
                     out.append({"key": f"simulate:{digest(f'{sk}|{d}|{seed}')}",
                                 "kind": self.name, "setting": s, "d": d, "seed": seed,
-                                "rows": 1, "evaluator": self})
+                                "rows": 1, "evaluator": self, "metrics": metrics})
         out.sort(key=lambda t: -t["d"])
         return out
 
     def run(self, task):
         from .simulate import simulate
 
-        return simulate(as_setting(task["setting"]), task["d"], seed=task["seed"]).rows()
+        return simulate(as_setting(task["setting"]), task["d"], seed=task["seed"],
+                        metrics=task.get("metrics")).rows()
 
 
 # --- the registry --------------------------------------------------------------------------

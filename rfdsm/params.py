@@ -135,6 +135,23 @@ def _activation(value):
                      f"rfdsm.Activation, got {value!r}")
 
 
+def _registered(what: str, module: str, cls: str, get: str, listed: str, example: str):
+    """The parser of an object-valued parameter: an instance of ``module.cls`` as it is, or
+    the name of a registered one (resolved here, once: the setting then holds the object)."""
+    def parse(value):
+        import importlib
+
+        mod = importlib.import_module(module, __package__)
+        if isinstance(value, getattr(mod, cls)):
+            return value
+        names = getattr(mod, listed)()
+        if isinstance(value, str) and value in names:
+            return getattr(mod, get)(value)
+        raise ValueError(f"{what} must be one of {sorted(names)} or an {example}, got "
+                         f"{value!r}")
+    return parse
+
+
 @dataclass(frozen=True)
 class Param:
     """One setting parameter.
@@ -144,7 +161,9 @@ class Param:
     average) or ``"object"`` (a registered object stored by name, e.g. the activation);
     ``ranges``: a TOML grid may give a ``{start, stop, num, spacing}`` range for it;
     ``curve``: the asymptotic solver can continue along it from one point to the next;
-    ``sort``: its rank among the sort keys of the stored table (slowest-varying first).
+    ``sort``: its rank among the sort keys of the stored table (slowest-varying first);
+    ``fill``: a table without its column (written before the parameter existed) holds the
+    default there; ``symbol``: its TeX symbol in figure titles (none: the name is written out).
     """
 
     name: str
@@ -157,6 +176,8 @@ class Param:
     ranges: bool = False
     curve: bool = False
     sort: int = 0
+    fill: bool = False
+    symbol: str = ""
 
     @property
     def flag(self) -> str:
@@ -174,20 +195,31 @@ _LAM = "a finite number >= 0 (0 = ridgeless limit)"
 #: The parameters in the order of the ``Setting`` fields, of grid keys and of table columns.
 PARAMS: tuple[Param, ...] = (
     Param("psi_n", REQUIRED, _PSI_N[0], _PSI_N[1], "n/d > 0 (data points per dimension)",
-          r"$\psi_n = n/d$", ranges=True, curve=True, sort=4),
+          r"$\psi_n = n/d$", ranges=True, curve=True, sort=4, symbol=r"\psi_n"),
     Param("psi_p", REQUIRED, _PSI_P[0], _PSI_P[1], "p/d > 0 (random features per dimension)",
-          r"$\psi_p = p/d$", ranges=True, curve=True, sort=5),
+          r"$\psi_p = p/d$", ranges=True, curve=True, sort=5, symbol=r"\psi_p"),
     Param("m", 1, "an integer >= 1 or inf", parse_m,
           "noise samples per data point: integer >= 1 or inf (the exact noise average)",
-          r"$m$ (noise samples per data point)", sort=3),
+          r"$m$ (noise samples per data point)", sort=3, symbol="m"),
     Param("t", 0.1, _T[0], _T[1], "diffusion time > 0", r"diffusion time $t$",
-          ranges=True, curve=True, sort=1),
+          ranges=True, curve=True, sort=1, symbol="t"),
     Param("lam", 0.01, _LAM,
           lambda v: check_number("lam", v, _LAM, lambda x: math.isfinite(x) and x >= 0),
-          "ridge >= 0 (0: ridgeless limit)", r"ridge $\lambda$", ranges=True, curve=True, sort=2),
+          "ridge >= 0 (0: ridgeless limit)", r"ridge $\lambda$", ranges=True, curve=True, sort=2,
+          symbol=r"\lambda"),
     Param("activation", "tanh", "a registered activation name", _activation,
           "tanh, erf, relu (centred), linear, or a name given to rfdsm.register_activation",
-          r"activation $\sigma$", kind="object", sort=0),
+          r"activation $\sigma$", kind="object", sort=0, symbol=r"\sigma"),
+    Param("estimator", "ridge", "a registered estimator name",
+          _registered("estimator", ".estimators", "Estimator", "get_estimator",
+                      "registered_estimators", "rfdsm.estimators.Estimator"),
+          "ridge, or a name given to rfdsm.estimators.register_estimator",
+          "estimator", kind="object", sort=-1, fill=True),
+    Param("data", "isotropic", "a registered data model name",
+          _registered("data", ".data", "DataModel", "get_data", "registered_data",
+                      "rfdsm.data.DataModel"),
+          "isotropic (x_0 ~ N(0, I)), or a name given to rfdsm.data.register_data",
+          "data model", kind="object", sort=-2, fill=True),
 )
 
 _BY_NAME = {p.name: p for p in PARAMS}

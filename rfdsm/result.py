@@ -53,6 +53,9 @@ class Result:
     means over seeds and ``*_se`` their standard errors (``None`` with a single seed); the
     per-seed values are in ``per_seed``.  For the asymptotic solver the ``*_se`` are ``None``,
     ``d`` is ``None`` and ``converged``/``residual``/``iterations`` describe the fixed-point solve.
+    ``metrics`` holds the registered metrics besides the three errors (:mod:`rfdsm.metrics`),
+    as ``{name: mean, name + "_se": standard error}``; they become columns of :meth:`to_dict`
+    (both) and of :meth:`rows` (the value: per seed for a simulation).
     """
 
     setting: Setting
@@ -72,6 +75,7 @@ class Result:
     iterations: int | None = None
     wall_time: float = 0.0
     diagnostics: dict = field(default_factory=dict, compare=False)
+    metrics: dict = field(default_factory=dict)
 
     @property
     def gap(self) -> float:
@@ -91,6 +95,7 @@ class Result:
         for k in ERRORS:
             out[k] = getattr(self, k)
             out[f"{k}_se"] = getattr(self, f"{k}_se")
+        out.update(self.metrics)
         out["bayes"] = self.setting.bayes
         out["converged"] = bool(self.converged)
         out["residual"] = self.residual
@@ -108,6 +113,7 @@ class Result:
                 "residual": self.residual, "iterations": self.iterations,
                 "version": __version__}
         if not self.per_seed:
+            values = {k: v for k, v in self.metrics.items() if not k.endswith("_se")}
             return [{**base, "seed": None, "train": self.train, "test": self.test,
-                     "score": self.score, "wall_time": self.wall_time}]
+                     "score": self.score, **values, "wall_time": self.wall_time}]
         return [{**base, **row} for row in self.per_seed]

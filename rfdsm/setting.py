@@ -1,10 +1,12 @@
 """The problem description shared by the simulator and the asymptotic solver.
 
-A :class:`Setting` pins the six quantities of ``docs/model.md`` that survive the proportional
+A :class:`Setting` pins the quantities of ``docs/model.md`` that survive the proportional
 limit: ``psi_n = n/d``, ``psi_p = p/d``, the number ``m`` of noise samples per data point
 (an integer >= 1, or ``math.inf`` for the exact noise expectation), the diffusion time
-``t > 0``, the ridge ``lam >= 0`` (``lam = 0`` is the ridgeless limit ``lam -> 0+``) and the
-activation name.  Everything is validated once, here, at construction.
+``t > 0``, the ridge ``lam >= 0`` (``lam = 0`` is the ridgeless limit ``lam -> 0+``), and
+three objects: the activation, the estimator (:mod:`rfdsm.estimators`) and the data model
+(:mod:`rfdsm.data`).  Everything is validated once, here, at construction, by the rows of
+the parameter table (:mod:`rfdsm.params`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ class Setting:
         re-registering the name later does not change this setting, equality and hashing see
         the function's content, and a pickled setting carries the function to worker
         processes.  ``setting.activation`` is the name.
+    estimator : str or Estimator
+        How ``B`` is fitted: ``"ridge"`` (``docs/model.md``) or a name given to
+        :func:`rfdsm.estimators.register_estimator`; held by content like the activation
+        (``setting.estimator_object``), ``setting.estimator`` is the name.
+    data : str or DataModel
+        The law of ``x_0``: ``"isotropic"`` (``N(0, I_d)``) or a name given to
+        :func:`rfdsm.data.register_data` (``setting.data_model``; ``setting.data`` the name).
     """
 
     psi_n: float
@@ -49,6 +58,8 @@ class Setting:
     t: float = 0.1
     lam: float = 0.01
     activation: str = "tanh"
+    estimator: str = "ridge"
+    data: str = "isotropic"
 
     def __post_init__(self):
         # every parameter through its row of the table (rfdsm/params.py), in table order
@@ -83,13 +94,23 @@ class Setting:
 
     @property
     def bayes(self) -> float:
-        """The best possible test error ``a^2 = exp(-2t)``."""
-        return math.exp(-2.0 * self.t)
+        """The best possible test error, from the data model (isotropic: ``a^2 = exp(-2t)``)."""
+        return self._data.bayes(self.t)
 
     @property
     def sigma(self):
         """The :class:`rfdsm.activations.Activation` object (fixed at construction)."""
         return self._activation
+
+    @property
+    def estimator_object(self):
+        """The :class:`rfdsm.estimators.Estimator` (fixed at construction)."""
+        return self._estimator
+
+    @property
+    def data_model(self):
+        """The :class:`rfdsm.data.DataModel` (fixed at construction)."""
+        return self._data
 
     def sizes(self, d: int) -> tuple[int, int]:
         """``(n, p) = (round(psi_n d), round(psi_p d))`` at dimension ``d``; both must be >= 1."""

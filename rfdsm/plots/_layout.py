@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from .. import params
 from .style import param_text
 
 #: Most panels one figure may hold; a larger table should be filtered or split first.
@@ -17,9 +18,15 @@ def varying(df: pd.DataFrame, cols) -> list[str]:
     return [c for c in cols if df[c].nunique(dropna=False) > 1]
 
 
+def _default_only(col, value) -> bool:
+    # a parameter younger than the figures (Param.fill) at its default says nothing in a title
+    return col in params.names(fill=True) and value == params.param(col).default
+
+
 def constant_text(df: pd.DataFrame, cols) -> str:
     """The parameters among ``cols`` that take one value throughout, for a figure title."""
-    parts = [param_text(c, df[c].iloc[0]) for c in cols if df[c].nunique(dropna=False) == 1]
+    parts = [param_text(c, df[c].iloc[0]) for c in cols if df[c].nunique(dropna=False) == 1
+             and not _default_only(c, df[c].iloc[0])]
     return ",  ".join(parts)
 
 

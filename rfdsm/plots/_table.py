@@ -21,7 +21,8 @@ from ..evaluators import evaluator_names, get_evaluator, registered_evaluators
 from ..sweep.store import load_results, seed_summary
 
 SETTING_COLUMNS = params.names()  # the parameter table (rfdsm/params.py)
-RESULT_COLUMNS = ("evaluator",) + SETTING_COLUMNS + ("d", "train", "test")
+# a parameter younger than a table may be missing from it: aggregate fills its default
+RESULT_COLUMNS = ("evaluator",) + params.names(fill=False) + ("d", "train", "test")
 VALIDATION_COLUMNS = ("error", "d", "theory", "sim_mean", "sim_se")
 ERROR_NAMES = ("train", "test", "score")
 
@@ -53,6 +54,15 @@ def check_table(df, required, what: str) -> pd.DataFrame:
     if len(df) == 0:
         raise ValueError(f"{what}: the table has no rows (required columns: {list(required)})")
     return df
+
+
+def with_defaults(df):
+    """A table without the column of a parameter younger than it (``Param.fill``: written by
+    an older rfdsm, or by hand) holds that parameter's default there."""
+    if not isinstance(df, pd.DataFrame):
+        return df
+    missing = [p for p in params.PARAMS if p.fill and p.name not in df.columns]
+    return df.assign(**{p.name: p.default for p in missing}) if missing else df
 
 
 def normalise(df: pd.DataFrame) -> pd.DataFrame:
@@ -96,7 +106,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     the columns ``E`` (mean) and ``E_se`` (standard error of the mean, ``std/sqrt(k)`` with
     ``k`` seeds; NaN with a single seed and for theory).
     """
-    df = normalise(check_table(df, RESULT_COLUMNS, "aggregate"))
+    df = normalise(check_table(with_defaults(df), RESULT_COLUMNS, "aggregate"))
     errors = [e for e in ERROR_NAMES if e in df.columns]
     keys = ["evaluator", *SETTING_COLUMNS, "d"]
     work = df[keys + errors].copy()

@@ -28,8 +28,7 @@ DIAG_STYLE = dict(color="0.55", ls=(0, (5, 3)), lw=1.0)
 #: One colour per error where the errors share a panel's colour key (m dependence).
 ERROR_COLOURS = {"train": "C1", "test": "C0", "score": "C2"}
 
-TEX = {"psi_n": r"\psi_n", "psi_p": r"\psi_p", "m": "m", "t": "t", "lam": r"\lambda",
-       "activation": r"\sigma"}
+TEX = {row.name: row.symbol for row in PARAMS if row.symbol}
 #: Axis labels of the setting parameters: those of the parameter table (rfdsm/params.py).
 AXIS_LABEL = {row.name: row.label for row in PARAMS}
 ERROR_LABEL = {"train": r"train error $\mathcal{L}_\mathrm{train}(\hat A)$",
@@ -82,6 +81,8 @@ def fmt_value(name, v) -> str:
 def param_text(name, v) -> str:
     if name == "activation":
         return rf"$\sigma$ = {v}"
+    if name not in TEX:  # an object such as the estimator or the data model: its name
+        return f"{name} = {v}"
     return f"${TEX[name]} = {fmt_value(name, v)}$"
 
 

@@ -1,8 +1,9 @@
 """Finite-size simulation of random-features denoising score matching (``docs/model.md``).
 
-:func:`simulate` draws ``W``, the ``n`` data points and their noise samples, fits the ridge
-estimator in closed form and returns the exact train error together with the exact
-population test and score errors of the fitted score.
+:func:`simulate` draws ``W``, the ``n`` data points and their noise samples, fits the
+setting's estimator (:func:`fit_score`, a :class:`~rfdsm.simulate.fit.FittedScore`) and applies
+the registered metrics to it (:mod:`rfdsm.metrics`): the exact train error, the exact
+population test and score errors, and any metric added with :func:`rfdsm.metrics.register_metric`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .threads import SMALL_P, THREADS  # noqa: F401  (SMALL_P: the old name, kep
 # .fit (and with it Numba and scipy.linalg) is imported where a fit runs, not here:
 # `import rfdsm` binds rfdsm.simulate and must not load Numba (tests/test_imports.py).
 
-__all__ = ["simulate", "simulate_seed"]
+__all__ = ["simulate", "simulate_seed", "fit_score"]
 
 BACKENDS = ("cpu", "gpu")
 
@@ -68,27 +69,41 @@ def _check_dtype(dtype):
     raise ValueError(f"dtype must be numpy.float64 or numpy.float32 (or 'float64'/'float32'), got {dtype!r}")
 
 
+def fit_score(setting: Setting, d: int, seed: int = 0, *, block_bytes: int | None = None,
+              chunk: int | None = None, dtype=np.float64):
+    """The :class:`~rfdsm.simulate.fit.FittedScore` of one seed at dimension ``d`` (CPU):
+    ``fitted(y)`` is ``s_A(y)`` on the rows of ``y``; metrics apply to it."""
+    from . import fit
+
+    if not isinstance(setting, Setting):
+        raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
+    with _blas_threads_for(setting.sizes(d)[1]):
+        return fit.fit(setting, int(d), _check_int("seed", seed, 0),
+                       block_bytes or fit.DEFAULT_BLOCK_BYTES, chunk, _check_dtype(dtype))
+
+
 def simulate_seed(setting: Setting, d: int, seed: int, *, block_bytes: int | None = None,
                   chunk: int | None = None, mc_test: int = 0, backend: str = "cpu",
-                  dtype=np.float64) -> dict:
-    """One realisation at dimension ``d`` for one seed: ``{"seed", "train", "test", "score", ...}``."""
+                  dtype=np.float64, metrics=None) -> dict:
+    """One realisation at dimension ``d`` for one seed: ``{"seed", "train", "test", "score",
+    <metrics>, ...}``."""
     if backend == "gpu":
         from . import gpu
 
         return gpu.simulate_seed(setting, d, seed, block_bytes=block_bytes, chunk=chunk,
-                                 mc_test=mc_test, dtype=dtype)
+                                 mc_test=mc_test, dtype=dtype, metrics=metrics)
     from . import fit
 
     p = setting.sizes(d)[1]
     with _blas_threads_for(p):
         return fit.evaluate_seed(setting, d, seed, block_bytes or fit.DEFAULT_BLOCK_BYTES, chunk,
-                                 mc_test, dtype)
+                                 mc_test, dtype, metrics=metrics)
 
 
 def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
              block_bytes: int | None = None, chunk: int | None = None,
              mc_test: int = 0, backend: str = "cpu", dtype=np.float64,
-             skip_failed: bool = False) -> Result:
+             skip_failed: bool = False, metrics=None) -> Result:
     """Simulate ``setting`` at dimension ``d`` (``n = round(psi_n d)``, ``p = round(psi_p d)``).
 
     Parameters
@@ -118,6 +133,10 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
         lists the failed ones in ``diagnostics["skipped_seeds"]`` (with the reason in
         ``diagnostics["skipped_reason"]``); the mean is then over the kept seeds only, a
         selection of draws with less spread-out ``W``.  If every seed fails it still raises.
+    metrics : the metrics besides ``train, test, score`` (names or
+        :class:`rfdsm.metrics.Metric` objects); default: every registered metric with a
+        ``simulate`` function.  Their seed means and standard errors are in
+        ``Result.metrics`` (``name``, ``name_se``), the per-seed values in ``per_seed``.
     """
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
@@ -138,12 +157,16 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
     if chunk is not None:
         chunk = _check_int("chunk", chunk, 1)
     _check_memory(setting, d, n, p, block_bytes, mc_test)
+    from ..metrics import simulation_metrics
+
+    names = [m.name for m in simulation_metrics(metrics)]
     t0 = time.perf_counter()
     rows, failed = [], []
     for k in range(n_seeds):
         try:
             rows.append(simulate_seed(setting, d, seed + k, block_bytes=block_bytes, chunk=chunk,
-                                      mc_test=mc_test, backend=backend, dtype=dtype))
+                                      mc_test=mc_test, backend=backend, dtype=dtype,
+                                      metrics=metrics))
         except QuadratureError as exc:
             failed.append((seed + k, exc))
     skipped = {}
@@ -158,22 +181,31 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
             raise ValueError(f"{what}; skip_failed=True (CLI: --skip-failed) keeps the "
                              f"{len(rows)} other seed(s)")
         skipped = {"skipped_seeds": [s for s, _ in failed], "skipped_reason": reason}
-    stats = {}
-    for key in ERRORS:
-        v = np.array([r[key] for r in rows])
-        if not np.all(np.isfinite(v)):
-            raise FloatingPointError(f"simulation produced a non-finite {key} error: {v}")
-        stats[key] = float(v.mean())
-        stats[f"{key}_se"] = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else None
+    stats = _seed_stats(rows, names)
+    extra = {k: stats.pop(k) for k in list(stats) if k.removesuffix("_se") not in ERRORS}
     diagnostics = {**rows[0]["diagnostics"], **skipped}
     if len(rows) > 1:
         diagnostics["per_seed_diagnostics"] = [r["diagnostics"] for r in rows]
-    per_seed = tuple({k: r[k] for k in ("seed", "train", "test", "score", "wall_time")} for r in rows)
+    per_seed = tuple({k: r[k] for k in ("seed", *names, "wall_time")} for r in rows)
     bound = max(max(r["diagnostics"].get("series_bound", 0.0),
                     r["diagnostics"].get("population_series_bound", 0.0)) for r in rows)
     return Result(setting=setting, evaluator="simulate", d=d, n=n, p=p, per_seed=per_seed,
                   converged=bound <= SERIES_BOUND_OK, residual=bound,
-                  wall_time=time.perf_counter() - t0, diagnostics=diagnostics, **stats)
+                  wall_time=time.perf_counter() - t0, diagnostics=diagnostics, metrics=extra,
+                  **stats)
+
+
+def _seed_stats(rows, names) -> dict:
+    """Mean and standard error over seeds (``None`` for one seed) of every metric."""
+    stats = {}
+    for key in names:
+        v = np.array([r[key] for r in rows])
+        if not np.all(np.isfinite(v)):
+            what = f"{key} error" if key in ERRORS else f"value of the metric {key!r}"
+            raise FloatingPointError(f"simulation produced a non-finite {what}: {v}")
+        stats[key] = float(v.mean())
+        stats[f"{key}_se"] = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else None
+    return stats
 
 
 def _quadrature_reason(setting, d, exc) -> str:

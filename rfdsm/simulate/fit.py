@@ -6,9 +6,11 @@ cross-moment ``V = E eps phi^T`` every error is a quadratic form in ``B``:
 
     1/d E|B phi + eps|^2 = 1 + [tr(B U B^T) + 2 tr(B V^T)] / d.
 
-The fit is ``B = -C (S + lam I)^{-1}`` with ``S`` the (empirical or noise-averaged) Gram and
-``C`` the matching cross-moment.  Population moments (test and score errors) are exact:
-``V_pop = sqrt(h) E[phi y^T]^T`` by Stein's lemma and ``U_pop`` by the Mehler series.
+:func:`fit` returns a :class:`FittedScore`: ``B = -C g(S)`` with ``S`` the (empirical or
+noise-averaged) Gram, ``C`` the matching cross-moment and ``g`` the setting's estimator
+(ridge: ``g(s) = 1/(s + lam)``, :mod:`rfdsm.estimators`), and the exact population moments of
+the setting's data model (isotropic: ``V_pop = sqrt(h) E[phi y^T]^T`` by Stein's lemma and
+``U_pop`` by the Mehler series).  The errors are metrics applied to it (:mod:`rfdsm.metrics`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg
 
+from ..data import get_data
+from ..estimators import ridge_solve  # noqa: F401  (re-exported: its old home)
+from ..metrics import TRAIN_ROUNDOFF  # noqa: F401  (re-exported: its old home)
 from . import mehler
 from .threads import THREADS
 
@@ -38,11 +43,13 @@ class Draw:
     mc_seed: np.random.SeedSequence
 
 
-def draw(n: int, p: int, d: int, seed: int) -> Draw:
+def draw(n: int, p: int, d: int, seed: int, data=None) -> Draw:
+    """``W`` and the ``n`` training points of ``seed`` (``data``: the data model, default
+    isotropic)."""
     # Independent streams, so that W and X are the same for every m and chunking.
     ss_w, ss_x, ss_eps, ss_mc = np.random.SeedSequence(seed).spawn(4)
     W = np.random.default_rng(ss_w).standard_normal((p, d))
-    X = np.random.default_rng(ss_x).standard_normal((n, d))
+    X = (data or get_data("isotropic")).sample(n, d, np.random.default_rng(ss_x))
     return Draw(W, X, ss_eps, ss_mc)
 
 
@@ -252,49 +259,75 @@ def population_moments(act, W, h: float, corr=None, ops=HOST) -> Moments:
                                 "population_series_bound": mehler.tail_bound(rho_max, K, resid)})
 
 
-def ridge_solve(S, C, lam: float, ops=HOST):
-    """``K = (S + lam I)^{-1} C^T`` (p x d), so that ``B = -K^T``.
-
-    ``lam = 0`` is the ridgeless limit ``lam -> 0+``: the minimum-norm solution through the
-    pseudo-inverse of ``S`` (eigenvalues below ``p eps max_eig`` are treated as zero); so is
-    a ridge too small for a Cholesky factorisation to succeed.
-    """
-    xp = ops.xp
-    p = S.shape[0]
-    diag = (xp.arange(p), xp.arange(p))
-    if lam > 0:
-        A = S.copy()
-        A[diag] += lam
-        K = ops.cholesky_solve(A, C.T)
-        if K is not None:
-            return K
-    evals, evecs = xp.linalg.eigh(S)
-    cut = p * np.finfo(float).eps * max(float(evals[-1]), 0.0)
-    inv = xp.where(evals + lam > cut, 1.0 / xp.maximum(evals + lam, cut), 0.0)
-    return evecs @ (inv[:, None] * (evecs.T @ C.T))
-
-
 def quadratic(K, mom: Moments, ops=HOST) -> float:
     """``tr(B U B^T) + 2 tr(B V^T)`` for ``B = -K^T``."""
     xp = ops.xp
     return float(xp.sum(K * (mom.S @ K)) - 2.0 * xp.sum(K * mom.C.T))
 
 
-#: Negative train errors down to this are round-off of ``noise_sq + quadratic/d`` (terms of
-#: order 1) and are stored as 0; anything below is kept, to show.
-TRAIN_ROUNDOFF = 1e-9
+@dataclass
+class FittedScore:
+    """The score of one seed's fit, with what its metrics need (``rfdsm.metrics``).
+
+    ``s_A(y) = A sigma(W y / sqrt d) / sqrt p = B phi(y) / sqrt(h)`` (``docs/model.md``),
+    ``B = -K^T`` with ``K = g(S) C^T`` of the setting's estimator.  ``train_moments``: the
+    training ``(S, C, |Z|^2/(N d))``; ``population``: the exact ``(U_pop, V_pop)`` of a fresh
+    point (``docs/simulator.md``, Secs. 1 and 4).  Arrays live on the backend of ``ops``.
+    """
+
+    setting: object
+    d: int
+    seed: int
+    W: object  # p x d
+    K: object  # p x d
+    train_moments: Moments
+    population: Moments
+    draw: Draw
+    ops: object = HOST
+    population_quadratic: float = math.nan  # tr(B U_pop B^T) + 2 tr(B V_pop^T)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def B(self):
+        """``B = sqrt(h) A / sqrt(p)`` (d x p)."""
+        return -self.K.T
+
+    @property
+    def activation(self):
+        return self.setting.sigma
+
+    @property
+    def t(self) -> float:
+        return self.setting.t
+
+    @property
+    def h(self) -> float:
+        return self.setting.h
+
+    def quadratic(self, mom: Moments) -> float:
+        """``tr(B U B^T) + 2 tr(B V^T)`` for the moments ``mom`` (``S = U``, ``C = V``)."""
+        return quadratic(self.K, mom, self.ops)
+
+    def __call__(self, y) -> np.ndarray:
+        """``s_A(y)`` for the rows of ``y`` (n_points x d), on the host."""
+        y = np.asarray(y, dtype=float)
+        W, K = self.ops.to_host(self.W), self.ops.to_host(self.K)
+        F = np.ascontiguousarray(y @ W.T) / math.sqrt(self.d)
+        self.activation.apply_(F)
+        return -(F @ K) / math.sqrt(self.h)
 
 
-def evaluate_seed(setting, d: int, seed: int, block_bytes: int, chunk: int | None,
-                  mc_test: int, dtype, ops=HOST) -> dict:
-    """One realisation on backend ``ops``: ``{"seed", "train", "test", "score", "wall_time",
-    "diagnostics"}``.  The draws are the host's NumPy streams whatever the backend."""
+def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
+        chunk: int | None = None, dtype=np.float64, ops=HOST) -> FittedScore:
+    """Draw ``W`` and the data of ``seed``, form the training moments, fit ``B`` with the
+    setting's estimator and the population moments of its data model.  The draws are the
+    host's NumPy streams whatever the backend."""
     n, p = setting.sizes(d)
     act = setting.sigma
     a, h = setting.a, setting.h
     dt = _float_dtype(dtype)
     t0 = time.perf_counter()
-    dr = draw(n, p, d, seed)
+    dr = draw(n, p, d, seed, setting.data_model)
     W = ops.to_device(dr.W)
     corr = ops.correlations(W)
     if setting.m == math.inf:
@@ -304,45 +337,57 @@ def evaluate_seed(setting, d: int, seed: int, block_bytes: int, chunk: int | Non
     ops.sync()
     t1 = time.perf_counter()
     solve = "solve" if setting.m != math.inf else "solve after series"
-    with THREADS.blas(solve, p) if ops is HOST else contextlib.nullcontext():
-        K = ridge_solve(mom.S, mom.C, setting.lam, ops)
+    with _blas(ops, solve, p):
+        K = setting.estimator_object.solve(mom.S, mom.C, setting, ops)
     ops.sync()
     t2 = time.perf_counter()
-    with THREADS.blas("population", p) if ops is HOST else contextlib.nullcontext():
-        pop = population_moments(act, W, h, corr, ops)
+    with _blas(ops, "population", p):
+        pop = setting.data_model.population_moments(act, W, h, corr, ops)
         q_pop = quadratic(K, pop, ops)
     t3 = time.perf_counter()
-    train = mom.noise_sq + quadratic(K, mom, ops) / d
-    if -TRAIN_ROUNDOFF <= train < 0.0:
-        # a nonnegative loss, below 0 only by the cancellation of its O(1) terms (ridgeless fits)
-        train = 0.0
-    row = {
-        "seed": int(seed),
-        "train": train,
-        "test": 1.0 + q_pop / d,
-        "score": 1.0 + q_pop / (d * h),
-    }
-    diag = {**mom.info, **pop.info, "time_moments": t1 - t0, "time_solve": t2 - t1,
+    info = {**mom.info, **pop.info, "time_moments": t1 - t0, "time_solve": t2 - t1,
             "time_population": t3 - t2, "backend": ops.name, "dtype": dt.name}
+    return FittedScore(setting, int(d), int(seed), W, K, mom, pop, dr, ops, q_pop, info)
+
+
+def _blas(ops, op, p):
+    return THREADS.blas(op, p) if ops is HOST else contextlib.nullcontext()
+
+
+def evaluate_seed(setting, d: int, seed: int, block_bytes: int, chunk: int | None,
+                  mc_test: int, dtype, ops=HOST, metrics=None) -> dict:
+    """One realisation on backend ``ops``: ``{"seed", "train", "test", "score", <metrics>,
+    "wall_time", "diagnostics"}``; ``metrics``: :func:`rfdsm.metrics.simulation_metrics`."""
+    from ..metrics import simulation_metrics
+
+    t0 = time.perf_counter()
+    fitted = fit(setting, d, seed, block_bytes, chunk, dtype, ops)
+    row = {"seed": int(seed)}
+    for metric in simulation_metrics(metrics):
+        row[metric.name] = float(metric.simulate(fitted))
+    diag = dict(fitted.info)
     if ops.name != "cpu":
         diag["device"] = ops.device
     if mc_test:
-        diag.update(mc_errors(act, dr, ops.to_host(K), a, h, mc_test))
+        diag.update(mc_errors(setting.sigma, fitted.draw, ops.to_host(fitted.K), setting.a,
+                              setting.h, mc_test, data=setting.data_model))
     diag["time_total"] = time.perf_counter() - t0
     row["wall_time"] = diag["time_total"]
     row["diagnostics"] = diag
     return row
 
 
-def mc_errors(act, dr: Draw, K: np.ndarray, a: float, h: float, samples: int, block: int = 4096):
-    """Monte Carlo test and score errors on fresh ``(x, eps)`` (never the training noise)."""
+def mc_errors(act, dr: Draw, K: np.ndarray, a: float, h: float, samples: int, block: int = 4096,
+              data=None):
+    """Monte Carlo test and score errors on fresh ``(x, eps)`` (never the training noise).
+    The score error is against ``-y``, the true score of isotropic data."""
     W = dr.W
     p, d = W.shape
     rng = np.random.default_rng(dr.mc_seed)
     test_vals, score_vals = [], []
     for start in range(0, samples, block):
         b = min(block, samples - start)
-        x = rng.standard_normal((b, d))
+        x = (data or get_data("isotropic")).sample(b, d, rng)
         eps = rng.standard_normal((b, d))
         y = a * x + math.sqrt(h) * eps
         F = y @ W.T / math.sqrt(d)

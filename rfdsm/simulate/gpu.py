@@ -181,7 +181,7 @@ def _horner(ops: Ops, U, rho, beta, weight):
 
 def simulate_seed(setting: Setting, d: int, seed: int, *, block_bytes: int | None = None,
                   chunk: int | None = None, mc_test: int = 0, dtype=np.float64,
-                  ops: Ops | None = None) -> dict:
+                  ops: Ops | None = None, metrics=None) -> dict:
     """:func:`rfdsm.simulate.simulate_seed` on the device of ``ops`` (default: CuPy)."""
     return fit.evaluate_seed(setting, d, seed, block_bytes or DEFAULT_BLOCK_BYTES, chunk, mc_test,
-                             dtype, ops if ops is not None else cupy_ops())
+                             dtype, ops if ops is not None else cupy_ops(), metrics)

@@ -307,6 +307,10 @@ class SweepConfig:
         default = _params.param("activation").default
         out["activations"] = {name: get_activation(name).fingerprint for ev in self.evaluators
                               for name in self.grids[ev].get("activation", [default])}
+        for row in _params.PARAMS:  # the younger objects (estimator, data model) likewise,
+            names = {n for ev in self.evaluators for n in self.grids[ev].get(row.name, [])}
+            if row.fill and names:  # only where a grid names them: old hashes stay valid
+                out[row.name] = {n: row.parse(n).fingerprint for n in sorted(names)}
         return out
 
     @property

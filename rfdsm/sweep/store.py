@@ -77,6 +77,9 @@ def to_frame(rows) -> pd.DataFrame:
     for col in COLUMNS:
         if col not in df.columns:
             df[col] = None
+    for row in params.PARAMS:  # journal rows of an rfdsm older than the parameter
+        if row.fill:
+            df[row.name] = df[row.name].where(df[row.name].notna(), row.default)
     extra = [c for c in df.columns if c not in COLUMNS]
     df = df[list(COLUMNS) + extra]
     for col in _INT_COLUMNS:

@@ -26,8 +26,27 @@ from .minf import solve_minf
 __all__ = ["theory", "theory_curve", "solver_for"]
 
 
+def _check_supported(setting: Setting) -> None:
+    """Refuse an estimator or data model without equations here (docs/theory.md has ridge on
+    isotropic data only): a clear error instead of the limit of another model."""
+    from .. import data, estimators
+
+    for what, obj, names in (
+            ("estimator", setting.estimator_object,
+             [n for n in estimators.registered_estimators()
+              if estimators.get_estimator(n).has_theory]),
+            ("data model", setting.data_model,
+             [n for n in data.registered_data() if data.get_data(n).has_theory])):
+        if not obj.has_theory:
+            raise ValueError(f"the theory has no equations for the {what} {obj.name!r} (it "
+                             f"has them for: {', '.join(names)}); evaluate it with "
+                             "rfdsm.simulate")
+
+
 def solver_for(setting: Setting):
-    """The solver function ``f(setting, warm=None) -> Solution`` for ``setting.m``."""
+    """The solver function ``f(setting, warm=None) -> Solution`` for ``setting.m``; a
+    ValueError for an estimator or data model the theory has no equations for."""
+    _check_supported(setting)
     if setting.m == 1:
         return solve_m1
     if setting.m == math.inf:
