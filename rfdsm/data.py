@@ -24,21 +24,23 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import pickle
 
 import numpy as np
+
+from ._registry import ByContent, Registry
 
 __all__ = ["DataModel", "Isotropic", "register_data", "get_data", "registered_data"]
 
 _PROBE_T = (0.01, 0.3, 2.0)
 
 
-class DataModel:
+class DataModel(ByContent):
     """Base class; subclasses set ``name`` and implement the methods."""
 
     name: str = ""
     description: str = ""
     has_theory: bool = False
+    _registry_kind = "data model"
 
     def sample(self, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
@@ -61,33 +63,6 @@ class DataModel:
             fp = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
             self.__dict__["_fingerprint"] = fp
         return fp
-
-    def __eq__(self, other):
-        return isinstance(other, DataModel) and other.fingerprint == self.fingerprint
-
-    def __hash__(self):
-        return hash(self.fingerprint)
-
-    def __reduce__(self):
-        if _BUILTINS.get(self.name) is self:
-            return (_builtin, (self.name,))
-        import cloudpickle
-
-        return (_unpickle, (cloudpickle.dumps((type(self), dict(self.__dict__))),))
-
-    def __repr__(self):
-        return f"<data model {self.name!r}>"
-
-
-def _builtin(name: str) -> DataModel:
-    return _BUILTINS[name]
-
-
-def _unpickle(payload) -> DataModel:
-    cls, state = pickle.loads(payload)
-    obj = cls.__new__(cls)
-    obj.__dict__.update(state)
-    return obj
 
 
 class Isotropic(DataModel):
@@ -113,32 +88,17 @@ class Isotropic(DataModel):
         return fit.population_moments(act, W, h, corr, fit.HOST if ops is None else ops)
 
 
-_REGISTRY: dict[str, DataModel] = {}
-_BUILTINS: dict[str, DataModel] = {"isotropic": Isotropic()}
-_REGISTRY.update(_BUILTINS)
+_REGISTRY = Registry("data model", "data", DataModel, builtins=(Isotropic(),))
 
 
 def register_data(model: DataModel, *, overwrite: bool = False) -> DataModel:
     """Add ``model`` under ``model.name`` (``Setting(data=model.name)`` then finds it)."""
-    if not isinstance(model, DataModel):
-        raise ValueError(f"a data model must be an rfdsm.data.DataModel, got "
-                         f"{type(model).__name__}")
-    if not isinstance(model.name, str) or not model.name:
-        raise ValueError("data model name must be a non-empty string")
-    if model.name in _BUILTINS:
-        raise ValueError(f"the built-in data model {model.name!r} cannot be replaced")
-    if model.name in _REGISTRY and not overwrite:
-        raise ValueError(f"data model {model.name!r} is already registered (pass overwrite=True)")
-    _REGISTRY[model.name] = model
-    return model
+    return _REGISTRY.register(model, overwrite)
 
 
 def get_data(name: str) -> DataModel:
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"data must be one of {sorted(_REGISTRY)}, got {name!r}") from None
+    return _REGISTRY.get(name)
 
 
 def registered_data() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
+    return _REGISTRY.names()

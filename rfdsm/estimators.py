@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 from typing import Callable
 
 import numpy as np
+
+from ._registry import ByContent, Registry
 
 __all__ = ["Estimator", "Ridge", "register_estimator", "get_estimator",
            "registered_estimators", "ridge_solve"]
@@ -49,7 +50,7 @@ def _namespace(x):
     return np
 
 
-class Estimator:
+class Estimator(ByContent):
     """A spectral filter ``g`` of the training Gram: ``K = g(S) C^T``.
 
     Either pass ``filter(evals, setting) -> g(evals)`` (elementwise, NumPy or CuPy arrays) or
@@ -58,6 +59,7 @@ class Estimator:
     """
 
     has_theory: bool = False
+    _registry_kind = "estimator"
 
     def __init__(self, name: str, filter: Callable | None = None, *, has_theory: bool = False,
                  description: str = ""):
@@ -99,34 +101,6 @@ class Estimator:
                     parts.append("solve-only")
             self._fingerprint = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
         return self._fingerprint
-
-    def __eq__(self, other):
-        return isinstance(other, Estimator) and other.fingerprint == self.fingerprint
-
-    def __hash__(self):
-        return hash(self.fingerprint)
-
-    def __reduce__(self):
-        if _BUILTINS.get(self.name) is self:
-            return (_builtin, (self.name,))
-        import cloudpickle  # by value: a worker's registry does not know this estimator
-
-        state = {k: v for k, v in self.__dict__.items()}
-        return (_unpickle, (cloudpickle.dumps((type(self), state)),))
-
-    def __repr__(self):
-        return f"<estimator {self.name!r}>"
-
-
-def _builtin(name: str) -> Estimator:
-    return _BUILTINS[name]
-
-
-def _unpickle(payload) -> Estimator:
-    cls, state = pickle.loads(payload)
-    est = cls.__new__(cls)
-    est.__dict__.update(state)
-    return est
 
 
 def _ridge_filter(evals, setting):
@@ -180,30 +154,17 @@ class Ridge(Estimator):
         return ridge_solve(S, C, setting.lam, ops)
 
 
-_REGISTRY: dict[str, Estimator] = {}
-_BUILTINS: dict[str, Estimator] = {"ridge": Ridge()}
-_REGISTRY.update(_BUILTINS)
+_REGISTRY = Registry("estimator", "estimator", Estimator, builtins=(Ridge(),))
 
 
 def register_estimator(est: Estimator, *, overwrite: bool = False) -> Estimator:
     """Add ``est`` under ``est.name`` (``Setting(estimator=est.name)`` then finds it)."""
-    if not isinstance(est, Estimator):
-        raise ValueError(f"an estimator must be an rfdsm.estimators.Estimator, got "
-                         f"{type(est).__name__}")
-    if est.name in _BUILTINS:
-        raise ValueError(f"the built-in estimator {est.name!r} cannot be replaced")
-    if est.name in _REGISTRY and not overwrite:
-        raise ValueError(f"estimator {est.name!r} is already registered (pass overwrite=True)")
-    _REGISTRY[est.name] = est
-    return est
+    return _REGISTRY.register(est, overwrite)
 
 
 def get_estimator(name: str) -> Estimator:
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"estimator must be one of {sorted(_REGISTRY)}, got {name!r}") from None
+    return _REGISTRY.get(name)
 
 
 def registered_estimators() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
+    return _REGISTRY.names()
