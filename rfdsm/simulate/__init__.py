@@ -138,6 +138,23 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
         ``simulate`` function.  Their seed means and standard errors are in
         ``Result.metrics`` (``name``, ``name_se``), the per-seed values in ``per_seed``.
     """
+    n, p, d, seed, n_seeds, opts = _checked_args(setting, d, seed, n_seeds, skip_failed,
+                                                 block_bytes=block_bytes, chunk=chunk,
+                                                 mc_test=mc_test, backend=backend, dtype=dtype)
+    from ..metrics import simulation_metrics
+
+    names = [m.name for m in simulation_metrics(metrics)]
+    t0 = time.perf_counter()
+    rows, failed = _run_seeds(setting, d, range(seed, seed + n_seeds), opts, metrics)
+    skipped = _skipped(setting, d, n_seeds, rows, failed, skip_failed) if failed else {}
+    return _build_result(setting, d, n, p, rows, names, skipped, t0)
+
+
+def _checked_args(setting, d, seed, n_seeds, skip_failed, *, block_bytes, chunk, mc_test,
+                  backend, dtype):
+    """The arguments of :func:`simulate`, checked and normalised: ``(n, p, d, seed, n_seeds,
+    opts)`` with ``opts`` the keywords of :func:`simulate_seed`.  Nothing is allocated before
+    every check (the memory estimate included) has passed."""
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
     n, p = setting.sizes(d)
@@ -157,31 +174,42 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
     if chunk is not None:
         chunk = _check_int("chunk", chunk, 1)
     _check_memory(setting, d, n, p, block_bytes, mc_test)
-    from ..metrics import simulation_metrics
+    opts = {"block_bytes": block_bytes, "chunk": chunk, "mc_test": mc_test, "backend": backend,
+            "dtype": dtype}
+    return n, p, d, seed, n_seeds, opts
 
-    names = [m.name for m in simulation_metrics(metrics)]
-    t0 = time.perf_counter()
+
+def _run_seeds(setting, d, seeds, opts, metrics):
+    """Rows of the seeds that ran and ``(seed, QuadratureError)`` of those that failed: one
+    failed seed must not discard the others (see ``skip_failed``)."""
     rows, failed = [], []
-    for k in range(n_seeds):
+    for s in seeds:
         try:
-            rows.append(simulate_seed(setting, d, seed + k, block_bytes=block_bytes, chunk=chunk,
-                                      mc_test=mc_test, backend=backend, dtype=dtype,
-                                      metrics=metrics))
+            rows.append(simulate_seed(setting, d, s, **opts, metrics=metrics))
         except QuadratureError as exc:
-            failed.append((seed + k, exc))
-    skipped = {}
-    if failed:
-        reason = _quadrature_reason(setting, d, failed[0][1])
-        seeds = ", ".join(str(s) for s, _ in failed)
-        what = (f"the quadrature failed for seed(s) {seeds} ({len(failed)} of {n_seeds}) "
-                f"at d = {d}: {reason}")
-        if not rows:
-            raise ValueError(what)
-        if not skip_failed:
-            raise ValueError(f"{what}; skip_failed=True (CLI: --skip-failed) keeps the "
-                             f"{len(rows)} other seed(s)")
-        skipped = {"skipped_seeds": [s for s, _ in failed], "skipped_reason": reason}
+            failed.append((s, exc))
+    return rows, failed
+
+
+def _skipped(setting, d, n_seeds, rows, failed, skip_failed) -> dict:
+    """The ``diagnostics`` entries naming the ``failed`` seeds, or the ValueError that
+    :func:`simulate` raises for them (every seed failed, or ``skip_failed`` is off)."""
+    reason = _quadrature_reason(setting, d, failed[0][1])
+    seeds = ", ".join(str(s) for s, _ in failed)
+    what = (f"the quadrature failed for seed(s) {seeds} ({len(failed)} of {n_seeds}) "
+            f"at d = {d}: {reason}")
+    if not rows:
+        raise ValueError(what)
+    if not skip_failed:
+        raise ValueError(f"{what}; skip_failed=True (CLI: --skip-failed) keeps the "
+                         f"{len(rows)} other seed(s)")
+    return {"skipped_seeds": [s for s, _ in failed], "skipped_reason": reason}
+
+
+def _build_result(setting, d, n, p, rows, names, skipped, t0) -> Result:
+    """The :class:`Result` of the kept seeds' ``rows``; ``t0``: when the seeds started."""
     stats = _seed_stats(rows, names)
+    # only train/test/score (and their se) are Result fields; other metrics go to .metrics
     extra = {k: stats.pop(k) for k in list(stats) if k.removesuffix("_se") not in ERRORS}
     diagnostics = {**rows[0]["diagnostics"], **skipped}
     if len(rows) > 1:

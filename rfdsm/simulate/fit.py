@@ -44,8 +44,7 @@ class Draw:
 
 
 def draw(n: int, p: int, d: int, seed: int, data=None) -> Draw:
-    """``W`` and the ``n`` training points of ``seed`` (``data``: the data model, default
-    isotropic)."""
+    """``W`` and the ``n`` training points of ``seed`` (``data``: data model; None: isotropic)."""
     # Independent streams, so that W and X are the same for every m and chunking.
     ss_w, ss_x, ss_eps, ss_mc = np.random.SeedSequence(seed).spawn(4)
     W = np.random.default_rng(ss_w).standard_normal((p, d))
@@ -102,9 +101,8 @@ class HostOps:
 
     @staticmethod
     def moments(act, mu, s, K: int, block_bytes: int):
-        """Hermite moments ``beta`` (K+1, p, c) and ``E sigma^2`` (p, c) for means ``mu``
-        (p, c) and scales ``s`` (p,); ``block_bytes`` bounds the GPU's temporaries (the
-        host kernels need none of that size)."""
+        """Hermite moments ``beta`` (K+1, p, c) and ``E sigma^2`` (p, c) for means ``mu`` (p, c)
+        and scales ``s`` (p,); ``block_bytes`` bounds only the GPU's temporaries."""
         return act.moments(mu, s[:, None], K)
 
     @staticmethod
@@ -129,6 +127,11 @@ class HostOps:
 
 
 HOST = HostOps()
+
+
+def _blas(ops, op, p):
+    # BLAS thread limits (docs/simulator.md, "Threads") apply to the host's BLAS only
+    return THREADS.blas(op, p) if ops is HOST else contextlib.nullcontext()
 
 
 def finite_m_moments(act, dr: Draw, m: int, a: float, h: float, block_bytes: int,
@@ -220,7 +223,7 @@ def noise_averaged_moments(act, dr: Draw, a: float, h: float, block_bytes: int,
         Kc = mehler.adaptive_order(rho_max, K, R, float(m2.max()))
         ops.sync()
         t1 = time.perf_counter()
-        with THREADS.blas("series", p) if ops is HOST else contextlib.nullcontext():
+        with _blas(ops, "series", p):
             ops.accumulate(U, rho_s, beta[: Kc + 1].astype(dt, copy=False), 1.0 / n)
         ops.sync()
         t_series += time.perf_counter() - t1
@@ -323,8 +326,7 @@ def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
     setting's estimator and the population moments of its data model.  The draws are the
     host's NumPy streams whatever the backend."""
     n, p = setting.sizes(d)
-    act = setting.sigma
-    a, h = setting.a, setting.h
+    act, a, h = setting.sigma, setting.a, setting.h
     dt = _float_dtype(dtype)
     t0 = time.perf_counter()
     dr = draw(n, p, d, seed, setting.data_model)
@@ -336,8 +338,7 @@ def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
         mom = finite_m_moments(act, dr, int(setting.m), a, h, block_bytes, chunk, dt, ops, W)
     ops.sync()
     t1 = time.perf_counter()
-    solve = "solve" if setting.m != math.inf else "solve after series"
-    with _blas(ops, solve, p):
+    with _blas(ops, "solve" if setting.m != math.inf else "solve after series", p):
         K = setting.estimator_object.solve(mom.S, mom.C, setting, ops)
     ops.sync()
     t2 = time.perf_counter()
@@ -348,10 +349,6 @@ def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
     info = {**mom.info, **pop.info, "time_moments": t1 - t0, "time_solve": t2 - t1,
             "time_population": t3 - t2, "backend": ops.name, "dtype": dt.name}
     return FittedScore(setting, int(d), int(seed), W, K, mom, pop, dr, ops, q_pop, info)
-
-
-def _blas(ops, op, p):
-    return THREADS.blas(op, p) if ops is HOST else contextlib.nullcontext()
 
 
 def evaluate_seed(setting, d: int, seed: int, block_bytes: int, chunk: int | None,

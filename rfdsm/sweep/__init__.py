@@ -59,88 +59,121 @@ def run_sweep(config, out, *, workers: int | None = None, scheduler: str | None 
     than ``max_rows``, and ``ValueError`` for a malformed ``scheduler``, before any work;
     :class:`SweepError` if some tasks failed (the others are recorded).
     """
-    from .. import __version__
-    from . import runner
-
     if log is None:
-        def log(msg):
-            print(msg, file=sys.stderr)
-    cfg = load_config(config, max_rows=max_rows)
-    if scheduler is not None:
-        scheduler = runner.check_scheduler_address(scheduler)
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        log = _log_to_stderr
+    cfg, scheduler = _checked_inputs(config, scheduler, workers, max_rows)
     tasks = cfg.tasks()
     n_rows = sum(t["rows"] for t in tasks)
 
     store = SweepDir(out)
     store.lock()
     try:
-        store.start(cfg, len(tasks), n_rows, force, __version__)
-        store.clear_errors()  # errors.log describes the latest run only
-        done = store.journal.read(repair=True)
-        unknown = set(done) - {t["key"] for t in tasks}
-        if unknown:
-            raise StoreError(f"{store.path}/journal.jsonl holds {len(unknown)} task(s) this "
-                             "config does not define; use another --out directory or --force")
-        for t in tasks:
-            got = len(done.get(t["key"], ()))
-            if got and got != t["rows"]:
-                raise StoreError(f"{store.journal.path}: line {store.journal.lines[t['key']]} "
-                                 f"holds {got} row(s) for a task of {t['rows']}; delete that "
-                                 "line (its task runs again) or rerun with --force")
-        todo = [t for t in tasks if t["key"] not in done]
-        if done:
-            log(f"resuming: {len(done)} of {len(tasks)} tasks already done")
-            versions = {row.get("version") for rows in done.values() for row in rows}
-            if versions - {__version__}:
-                seen = ", ".join(sorted(map(str, versions)))
-                log(f"note: finished tasks were computed with rfdsm {seen}, this is "
-                    f"{__version__}; the version column tells the rows apart")
-        failures = []
-        size = {t["key"]: t["rows"] for t in todo}
+        done, todo = _resume(store, cfg, tasks, n_rows, force, log)
         t0 = time.perf_counter()
+        failures = []
         if todo:
-            if scheduler:
-                outcomes = runner.run_dask(todo, scheduler)
-            else:
-                n = min(workers or runner.available_cpus(), len(todo))
-                outcomes = runner.run_serial(todo) if n <= 1 else runner.run_processes(todo, n)
-            bar = _progress(n_rows, n_rows - sum(t["rows"] for t in todo), progress)
-            store.journal.open()
-            try:
-                for res in outcomes:
-                    key = res["key"]
-                    if "error" in res:
-                        failures.append(res)
-                        store.log_error(key, res["traceback"])
-                    elif key not in done:
-                        store.journal.append(key, res["rows"])
-                        done[key] = res["rows"]
-                    if bar is not None:
-                        bar.update(size[key])
-            finally:
-                store.journal.close()
-                if bar is not None:
-                    bar.close()
+            failures = _run_todo(store, todo, done, n_rows, scheduler, workers, progress)
         elapsed = time.perf_counter() - t0
         if failures:
             first = failures[0]["error"]
             raise SweepError(f"{len(failures)} of {len(todo)} task(s) failed (first: {first}); "
                              f"details in {store.path}/errors.log; rerun to retry them")
-        df = to_frame(row for t in tasks for row in done[t["key"]])
-        unconverged = int((~df["converged"]).sum())
-        if unconverged:
-            log(f"note: {unconverged} point(s) did not converge (converged = False, see the "
-                "residual column)")
-        written = store.write_results(df, csv)
-        if todo:
-            log(f"ran {len(todo)} task(s) in {elapsed:.3g} s")
-        log(f"wrote {len(df)} rows to {', '.join(str(p) for p in written)}")
-        return df
+        return _write_results(store, tasks, done, todo, elapsed, csv, log)
     finally:
         store.unlock()
+
+
+def _log_to_stderr(msg):
+    print(msg, file=sys.stderr)
+
+
+def _checked_inputs(config, scheduler, workers, max_rows):
+    """The loaded config and the checked scheduler address; raises before any work."""
+    from . import runner
+
+    cfg = load_config(config, max_rows=max_rows)
+    if scheduler is not None:
+        scheduler = runner.check_scheduler_address(scheduler)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    return cfg, scheduler
+
+
+def _resume(store, cfg, tasks, n_rows, force, log):
+    """Open the (locked) ``store`` for ``cfg`` and return ``(done, todo)``: the rows of the
+    finished tasks by key, read back from the journal, and the tasks still to run.  A journal
+    that does not match ``tasks`` is refused rather than silently rerun or mixed in."""
+    from .. import __version__
+
+    store.start(cfg, len(tasks), n_rows, force, __version__)
+    store.clear_errors()  # errors.log describes the latest run only
+    done = store.journal.read(repair=True)
+    unknown = set(done) - {t["key"] for t in tasks}
+    if unknown:
+        raise StoreError(f"{store.path}/journal.jsonl holds {len(unknown)} task(s) this "
+                         "config does not define; use another --out directory or --force")
+    for t in tasks:
+        got = len(done.get(t["key"], ()))
+        if got and got != t["rows"]:
+            raise StoreError(f"{store.journal.path}: line {store.journal.lines[t['key']]} "
+                             f"holds {got} row(s) for a task of {t['rows']}; delete that "
+                             "line (its task runs again) or rerun with --force")
+    todo = [t for t in tasks if t["key"] not in done]
+    if done:
+        log(f"resuming: {len(done)} of {len(tasks)} tasks already done")
+        versions = {row.get("version") for rows in done.values() for row in rows}
+        if versions - {__version__}:
+            seen = ", ".join(sorted(map(str, versions)))
+            log(f"note: finished tasks were computed with rfdsm {seen}, this is "
+                f"{__version__}; the version column tells the rows apart")
+    return done, todo
+
+
+def _run_todo(store, todo, done, n_rows, scheduler, workers, progress):
+    """Run the (non-empty) ``todo`` and journal each finished task as it arrives, adding its
+    rows to ``done``, so that an interrupted run loses nothing; return the failed outcomes."""
+    from . import runner
+
+    if scheduler:
+        outcomes = runner.run_dask(todo, scheduler)
+    else:
+        n = min(workers or runner.available_cpus(), len(todo))
+        outcomes = runner.run_serial(todo) if n <= 1 else runner.run_processes(todo, n)
+    size = {t["key"]: t["rows"] for t in todo}
+    bar = _progress(n_rows, n_rows - sum(t["rows"] for t in todo), progress)
+    failures = []
+    store.journal.open()
+    try:
+        for res in outcomes:
+            key = res["key"]
+            if "error" in res:
+                failures.append(res)
+                store.log_error(key, res["traceback"])
+            elif key not in done:
+                store.journal.append(key, res["rows"])
+                done[key] = res["rows"]
+            if bar is not None:
+                bar.update(size[key])
+    finally:
+        store.journal.close()
+        if bar is not None:
+            bar.close()
+    return failures
+
+
+def _write_results(store, tasks, done, todo, elapsed, csv, log):
+    """Write the tidy table of every task (in config order) and return it."""
+    df = to_frame(row for t in tasks for row in done[t["key"]])
+    unconverged = int((~df["converged"]).sum())
+    if unconverged:
+        log(f"note: {unconverged} point(s) did not converge (converged = False, see the "
+            "residual column)")
+    written = store.write_results(df, csv)
+    if todo:
+        log(f"ran {len(todo)} task(s) in {elapsed:.3g} s")
+    log(f"wrote {len(df)} rows to {', '.join(str(p) for p in written)}")
+    return df
 
 
 # command line -----------------------------------------------------------------------------
