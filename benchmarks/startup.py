@@ -1,4 +1,4 @@
-"""Wall time of ``rfdsm theory`` beside ``python -c "import numpy, scipy.special"`` (issue 12).
+"""Wall time of ``rfdsm theory`` beside ``python -c "import numpy, scipy.special"``.
 
     python benchmarks/startup.py [--repeats 5] [--before SRC] [--out FILE]
 

@@ -1,4 +1,4 @@
-"""`import rfdsm` and `rfdsm theory` stay light: no Numba, pandas or matplotlib (issue 12).
+"""`import rfdsm` and `rfdsm theory` stay light: no Numba, pandas or matplotlib.
 
 Each check runs in a fresh interpreter, since this test process has loaded everything already.
 """

@@ -1,4 +1,4 @@
-"""Issue 11, items 6b, 8, 9, 11, 12: CLI exit codes, strict JSON, size guards, failed seeds and
+"""CLI exit codes, strict JSON, size guards, failed seeds and
 inputs that used to escape as OverflowError or were silently changed."""
 
 import importlib

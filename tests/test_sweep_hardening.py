@@ -1,5 +1,5 @@
 """Sweeps under hostile input: oversized grids, kill -9 during worker start-up, malformed
-scheduler addresses, damaged sweep directories (issue 11, items 4, 5, 6, 10).
+scheduler addresses, damaged sweep directories.
 
 Whatever could hang on a broken implementation runs in a subprocess with a timeout.
 """

@@ -1,4 +1,4 @@
-"""Issue 11, items 1-3: the theory never reports a wrong number as converged.
+"""The theory never reports a wrong number as converged.
 
 1. ``kappa_s^2, kappa_i^2`` (docs/theory.md, T2) to a stated accuracy at small ``t`` for kinked
    activations (checked against independent adaptive quadratures of closed-form ``sbar``).
