@@ -127,7 +127,8 @@ def print_result(res, as_json: bool) -> None:
     st = res.setting
     m = "inf" if st.m == math.inf else st.m
     print(f"{res.evaluator}: psi_n={st.psi_n:g} psi_p={st.psi_p:g} m={m} t={st.t:g} "
-          f"lam={st.lam:g} activation={st.activation}" + (f" d={res.d}" if res.d else ""))
+          f"lam={st.lam:g}" + (f" tau={st.tau:g}" if st.tau != math.inf else "")
+          + f" activation={st.activation}" + (f" d={res.d}" if res.d else ""))
     for k in ("train", "test", "score"):
         print(f"  {k:6s} {_fmt(getattr(res, k), getattr(res, k + '_se'))}")
     print(f"  bayes  {st.bayes:.6g}  (a^2 = exp(-2t))")

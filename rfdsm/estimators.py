@@ -6,8 +6,9 @@ With the training Gram ``S`` (p x p, the ``U`` of ``docs/simulator.md``) and cro
     K = g(S) C^T  (p x d),    B = -K^T = -C g(S),
 
 ``g`` acting on the eigenvalues of ``S``.  Ridge (``docs/model.md``) is ``g(s) = 1/(s + lam)``;
-gradient flow from ``A = 0`` for a time ``tau`` at rate ``c`` is
-``g(s) = (1 - exp(-c tau (s + lam))) / (s + lam)``, which tends to ridge as ``tau -> inf``.
+gradient flow from ``A = 0`` for a time ``tau`` at rate ``c = 2h/psi_p`` is
+``g(s) = (1 - exp(-c tau (s + lam))) / (s + lam)``, which tends to ridge as ``tau -> inf``;
+the built-in ``ridge`` is that flow at the setting's ``tau`` (``inf``: the minimiser).
 
 An :class:`Estimator` has a ``name`` (the value of the ``estimator`` parameter of
 :class:`rfdsm.Setting`), ``filter(evals, setting) -> g(evals)``, ``solve(S, C, setting, ops)
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Callable
 
 import numpy as np
@@ -31,7 +33,7 @@ import numpy as np
 from ._registry import ByContent, Registry
 
 __all__ = ["Estimator", "Ridge", "register_estimator", "get_estimator",
-           "registered_estimators", "ridge_solve"]
+           "registered_estimators", "ridge_solve", "flow_filter", "flow_rate"]
 
 #: Probe spectra for the fingerprint: positive, spread over six decades (a filter is only
 #: ever applied to eigenvalues of a positive semi-definite Gram).
@@ -104,12 +106,39 @@ class Estimator(ByContent):
 
 
 def _ridge_filter(evals, setting):
+    tau = getattr(setting, "tau", math.inf)
+    if tau != math.inf:
+        return flow_filter(evals, setting.lam, flow_rate(setting) * tau)
     # lam = 0 is the ridgeless limit: the pseudo-inverse, eigenvalues below p eps max_eig
     # treated as zero (the same cut as the solve of lam too small for a Cholesky factor)
     xp = _namespace(evals)
     lam = setting.lam
     cut = evals.shape[0] * np.finfo(float).eps * max(float(evals[-1]), 0.0)
     return xp.where(evals + lam > cut, 1.0 / xp.maximum(evals + lam, cut), 0.0)
+
+
+def flow_rate(setting) -> float:
+    """``c = 2 h / psi_p``: gradient descent on ``A`` with step ``eta`` moves
+    ``B = sqrt(h) A / sqrt(p)`` by ``-eta (2h/(p d)) (B (S + lam) + C)``, i.e. at rate
+    ``2h d/p = 2h/psi_p`` in ``tau = k eta / d^2`` (``docs/model.md``, "Training time").
+    The setting's ``psi_p`` is used, so at a ``d`` where ``psi_p d`` is not an integer the
+    clock is that of ``p = psi_p d``."""
+    return 2.0 * setting.h / setting.psi_p
+
+
+def flow_filter(evals, lam: float, ctau: float):
+    """Gradient flow from ``B = 0`` for a time ``tau`` at rate ``c`` (``ctau = c tau``):
+
+        g(s) = (1 - exp(-c tau (s + lam))) / (s + lam) = c tau phi1(c tau (s + lam)),
+
+    ``phi1(y) = -expm1(-y)/y`` (``phi1(0) = 1``), so that ``c tau (s + lam)`` far below 1
+    loses no digits and ``lam = 0``, ``s = 0`` gives the limit ``c tau``.  Eigenvalues below 0
+    are round-off of a positive semi-definite Gram and are read as 0.
+    """
+    xp = _namespace(evals)
+    y = ctau * (xp.maximum(evals, 0.0) + lam)
+    safe = xp.where(y > 0.0, y, 1.0)
+    return ctau * xp.where(y > 0.0, -xp.expm1(-safe) / safe, 1.0)
 
 
 def ridge_solve(S, C, lam: float, ops=None):
@@ -143,15 +172,21 @@ class _Lam:
 
 
 class Ridge(Estimator):
-    """Ridge regression, ``g(s) = 1/(s + lam)`` (``docs/model.md``): a Cholesky solve, the
-    eigendecomposition only for the ridgeless limit."""
+    """Gradient flow on the ridge objective for the setting's time ``tau``
+    (``docs/model.md``): ``g(s) = (1 - exp(-c tau (s + lam)))/(s + lam)``, ``c = 2h/psi_p``
+    (:func:`flow_filter`).  At ``tau = inf`` it is ridge regression, ``g(s) = 1/(s + lam)``,
+    by a Cholesky solve (the eigendecomposition only for the ridgeless limit); a finite
+    ``tau`` goes through ``eigh``."""
 
     def __init__(self):
         super().__init__("ridge", _ridge_filter, has_theory=True,
-                         description="ridge: g(s) = 1/(s + lam)")
+                         description="ridge: g(s) = 1/(s + lam); at a finite training time tau "
+                                     "gradient flow, (1 - exp(-c tau (s + lam)))/(s + lam)")
 
     def solve(self, S, C, setting, ops):
-        return ridge_solve(S, C, setting.lam, ops)
+        if getattr(setting, "tau", math.inf) == math.inf:
+            return ridge_solve(S, C, setting.lam, ops)
+        return super().solve(S, C, setting, ops)
 
 
 _REGISTRY = Registry("estimator", "estimator", Estimator, builtins=(Ridge(),))

@@ -8,8 +8,8 @@ plot label.  Every boundary reads this table: ``Setting`` validation, sweep grid
 (``rfdsm.sweep.store``) and axis labels (``rfdsm.plots``); none of them spells the parameter
 list itself.
 
-A new parameter (e.g. a training time for a gradient-flow estimator) is one :class:`Param` row
-here plus its field in ``Setting`` (a test checks that the two agree).
+A new parameter (such as the training time ``tau``) is one :class:`Param` row here plus its
+field in ``Setting`` (a test checks that the two agree).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Param", "PARAMS", "REQUIRED", "param", "names", "parse_m", "check_number", "M_MAX"]
+__all__ = ["Param", "PARAMS", "REQUIRED", "param", "names", "parse_m", "parse_tau", "check_number",
+           "M_MAX"]
 
 #: The largest finite ``m``: beyond ``2**53`` not every integer is a float, and the solvers and
 #: the simulator's size checks compute with ``float(m)``, so a larger ``m`` would silently
@@ -191,6 +192,26 @@ class Param:
 
 _PSI_N, _PSI_P, _T = _positive("psi_n"), _positive("psi_p"), _positive("t")
 _LAM = "a finite number >= 0 (0 = ridgeless limit)"
+_TAU = "a number > 0 or inf (inf = trained to convergence)"
+
+
+def parse_tau(value) -> float:
+    """Normalise the training time: a float ``> 0`` or ``math.inf`` (the minimiser).
+
+    Text that overflows a float (``"1e400"``) is refused: ``inf`` is written ``inf``.
+    """
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _INF_SPELLINGS:
+            return math.inf
+        try:
+            overflows = math.isinf(float(text)) and "inf" not in text
+        except ValueError:
+            overflows = False  # check_number names the bad text
+        if overflows:
+            raise ValueError(f"tau must be {_TAU}, got {_show(value)}, which overflows a "
+                             "float; write inf for the trained-to-convergence estimator")
+    return check_number("tau", value, _TAU, lambda x: x > 0)
 
 #: The parameters in the order of the ``Setting`` fields, of grid keys and of table columns.
 PARAMS: tuple[Param, ...] = (
@@ -207,6 +228,10 @@ PARAMS: tuple[Param, ...] = (
           lambda v: check_number("lam", v, _LAM, lambda x: math.isfinite(x) and x >= 0),
           "ridge >= 0 (0: ridgeless limit)", r"ridge $\lambda$", ranges=True, curve=True, sort=2,
           symbol=r"\lambda"),
+    Param("tau", math.inf, _TAU, parse_tau,
+          "training time > 0 of gradient flow from A = 0 (tau = k eta / d^2 after k steps of "
+          "size eta); inf: the ridge minimiser", r"training time $\tau$", ranges=True,
+          sort=6, fill=True, symbol=r"\tau"),
     Param("activation", "tanh", "a registered activation name", _activation,
           "tanh, erf, relu (centred), linear, or a name given to rfdsm.register_activation",
           r"activation $\sigma$", kind="object", sort=0, symbol=r"\sigma"),

@@ -3,7 +3,8 @@
 A :class:`Setting` pins the quantities of ``docs/model.md`` that survive the proportional
 limit: ``psi_n = n/d``, ``psi_p = p/d``, the number ``m`` of noise samples per data point
 (an integer >= 1, or ``math.inf`` for the exact noise expectation), the diffusion time
-``t > 0``, the ridge ``lam >= 0`` (``lam = 0`` is the ridgeless limit ``lam -> 0+``), and
+``t > 0``, the ridge ``lam >= 0`` (``lam = 0`` is the ridgeless limit ``lam -> 0+``), the
+training time ``tau`` (``inf``: the trained-to-convergence minimiser), and
 three objects: the activation, the estimator (:mod:`rfdsm.estimators`) and the data model
 (:mod:`rfdsm.data`).  Everything is validated once, here, at construction, by the rows of
 the parameter table (:mod:`rfdsm.params`).
@@ -36,6 +37,11 @@ class Setting:
         Diffusion time; ``a = exp(-t)``, ``h = 1 - exp(-2t)``.
     lam : float >= 0
         Ridge; ``0`` means the ridgeless limit ``lam -> 0+`` (minimum-norm interpolator).
+    tau : float > 0 or math.inf
+        Training time of gradient flow on ``A`` from ``A = 0`` (``docs/model.md``, "Training
+        time"): ``tau = k eta / d^2`` after ``k`` steps of size ``eta``.  ``inf`` (default) is
+        the minimiser; ``lam = 0`` with ``tau = inf`` stays the ridgeless limit, while a
+        finite ``tau`` with ``lam = 0`` is plain (unregularised) gradient flow.
     activation : str or Activation
         Name of a registered activation (``tanh``, ``erf``, ``relu``, ``linear`` or one added
         with :func:`rfdsm.register_activation`), or an :class:`rfdsm.Activation`.  The setting
@@ -57,6 +63,7 @@ class Setting:
     m: int | float = 1
     t: float = 0.1
     lam: float = 0.01
+    tau: float = math.inf
     activation: str = "tanh"
     estimator: str = "ridge"
     data: str = "isotropic"

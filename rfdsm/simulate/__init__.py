@@ -22,7 +22,7 @@ from .threads import SMALL_P, THREADS  # noqa: F401  (SMALL_P: the old name, kep
 # .fit (and with it Numba and scipy.linalg) is imported where a fit runs, not here:
 # `import rfdsm` binds rfdsm.simulate and must not load Numba (tests/test_imports.py).
 
-__all__ = ["simulate", "simulate_seed", "fit_score"]
+__all__ = ["simulate", "simulate_seed", "fit_score", "simulate_tau_curve"]
 
 BACKENDS = ("cpu", "gpu")
 
@@ -150,6 +150,45 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
     return _build_result(setting, d, n, p, rows, names, skipped, t0)
 
 
+def simulate_tau_curve(setting: Setting, taus, d: int, seed: int = 0, n_seeds: int = 1, *,
+                       block_bytes: int | None = None, chunk: int | None = None,
+                       dtype=np.float64, skip_failed: bool = False, metrics=None) -> list[Result]:
+    """:func:`simulate` of ``setting.replace(tau=tau)`` for every ``tau`` of ``taus`` (CPU),
+    one :class:`Result` per ``tau`` in the given order.
+
+    Each seed forms its moments and one ``eigh`` of the training Gram once; every ``tau`` is
+    then a filter in that eigenbasis (``rfdsm/simulate/flow.py``, ``docs/simulator.md``).
+    Same draws as :func:`simulate`, so the numbers agree with it to round-off (~1e-12
+    relative; at ``tau = inf`` it is the eigenbasis instead of the Cholesky solve).
+    """
+    from ..params import parse_tau
+
+    if isinstance(taus, (str, bytes)) or not hasattr(taus, "__iter__"):
+        raise ValueError(f"taus must be a sequence of training times, got {taus!r}")
+    taus = [parse_tau(t) for t in taus]
+    if not taus:
+        raise ValueError("taus is empty; give at least one training time")
+    n, p, d, seed, n_seeds, opts = _checked_args(setting, d, seed, n_seeds, skip_failed,
+                                                 block_bytes=block_bytes, chunk=chunk,
+                                                 mc_test=0, backend="cpu", dtype=dtype)
+    from ..metrics import simulation_metrics
+    from . import fit, flow
+
+    names = [m.name for m in simulation_metrics(metrics)]
+    t0 = time.perf_counter()
+    per_seed, failed = [], []
+    for s in range(seed, seed + n_seeds):
+        try:
+            per_seed.append(flow.curve_seed(setting, d, s, taus,
+                                            opts["block_bytes"] or fit.DEFAULT_BLOCK_BYTES,
+                                            chunk, opts["dtype"], metrics))
+        except QuadratureError as exc:
+            failed.append((s, exc))
+    skipped = _skipped(setting, d, n_seeds, per_seed, failed, skip_failed) if failed else {}
+    return [_build_result(setting.replace(tau=tau), d, n, p, [rows[j] for rows in per_seed],
+                          names, skipped, t0) for j, tau in enumerate(taus)]
+
+
 def _checked_args(setting, d, seed, n_seeds, skip_failed, *, block_bytes, chunk, mc_test,
                   backend, dtype):
     """The arguments of :func:`simulate`, checked and normalised: ``(n, p, d, seed, n_seeds,
@@ -272,3 +311,8 @@ def _check_memory(setting, d, n, p, block_bytes, mc_test=0):
             f"{need / 2**30:.3g} GiB (n = {n}, p = {p}), more than this machine's "
             f"{have / 2**30:.3g} GiB: choose a smaller d or ratios"
             + (f" (or a smaller mc_test = {mc_test})" if mc_test else ""))
+
+
+# `rfdsm.simulate` is the function (rfdsm/__init__.py binds it over this subpackage): the curve
+# is reachable from it too, as `rfdsm.simulate.simulate_tau_curve`
+simulate.simulate_tau_curve = simulate_tau_curve

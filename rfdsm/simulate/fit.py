@@ -27,6 +27,7 @@ from ..data import get_data
 from ..estimators import ridge_solve  # noqa: F401  (re-exported: its old home)
 from ..metrics import TRAIN_ROUNDOFF  # noqa: F401  (re-exported: its old home)
 from . import mehler
+from .montecarlo import mc_errors
 from .threads import THREADS
 
 #: Memory for the streamed blocks of noisy features (finite m) or Hermite moments (m = inf).
@@ -320,15 +321,10 @@ class FittedScore:
         return -(F @ K) / math.sqrt(self.h)
 
 
-def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
-        chunk: int | None = None, dtype=np.float64, ops=HOST) -> FittedScore:
-    """Draw ``W`` and the data of ``seed``, form the training moments, fit ``B`` with the
-    setting's estimator and the population moments of its data model.  The draws are the
-    host's NumPy streams whatever the backend."""
+def training_moments(setting, d: int, seed: int, block_bytes: int, chunk, dt, ops=HOST):
+    """``(draw, W on the device, correlations of W, training Moments)`` of ``seed``."""
     n, p = setting.sizes(d)
     act, a, h = setting.sigma, setting.a, setting.h
-    dt = _float_dtype(dtype)
-    t0 = time.perf_counter()
     dr = draw(n, p, d, seed, setting.data_model)
     W = ops.to_device(dr.W)
     corr = ops.correlations(W)
@@ -336,6 +332,19 @@ def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
         mom = noise_averaged_moments(act, dr, a, h, block_bytes, corr, dt, ops, W)
     else:
         mom = finite_m_moments(act, dr, int(setting.m), a, h, block_bytes, chunk, dt, ops, W)
+    return dr, W, corr, mom
+
+
+def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
+        chunk: int | None = None, dtype=np.float64, ops=HOST) -> FittedScore:
+    """Draw ``W`` and the data of ``seed``, form the training moments, fit ``B`` with the
+    setting's estimator and the population moments of its data model.  The draws are the
+    host's NumPy streams whatever the backend."""
+    p = setting.sizes(d)[1]
+    act, h = setting.sigma, setting.h
+    dt = _float_dtype(dtype)
+    t0 = time.perf_counter()
+    dr, W, corr, mom = training_moments(setting, d, seed, block_bytes, chunk, dt, ops)
     ops.sync()
     t1 = time.perf_counter()
     with _blas(ops, "solve" if setting.m != math.inf else "solve after series", p):
@@ -372,27 +381,3 @@ def evaluate_seed(setting, d: int, seed: int, block_bytes: int, chunk: int | Non
     row["wall_time"] = diag["time_total"]
     row["diagnostics"] = diag
     return row
-
-
-def mc_errors(act, dr: Draw, K: np.ndarray, a: float, h: float, samples: int, block: int = 4096,
-              data=None):
-    """Monte Carlo test and score errors on fresh ``(x, eps)`` (never the training noise).
-    The score error is against ``-y``, the true score of isotropic data."""
-    W = dr.W
-    p, d = W.shape
-    rng = np.random.default_rng(dr.mc_seed)
-    test_vals, score_vals = [], []
-    for start in range(0, samples, block):
-        b = min(block, samples - start)
-        x = (data or get_data("isotropic")).sample(b, d, rng)
-        eps = rng.standard_normal((b, d))
-        y = a * x + math.sqrt(h) * eps
-        F = y @ W.T / math.sqrt(d)
-        act.apply_(F)
-        pred = -(F @ K)  # rows: B phi(y)
-        test_vals.append(((pred + eps) ** 2).sum(axis=1) / d)
-        score_vals.append(((pred / math.sqrt(h) + y) ** 2).sum(axis=1) / d)
-    tv, sv = np.concatenate(test_vals), np.concatenate(score_vals)
-    se = lambda v: float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")  # noqa: E731
-    return {"test_mc": float(tv.mean()), "test_mc_se": se(tv),
-            "score_mc": float(sv.mean()), "score_mc_se": se(sv), "mc_samples": samples}

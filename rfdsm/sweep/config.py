@@ -309,7 +309,7 @@ class SweepConfig:
                               for name in self.grids[ev].get("activation", [default])}
         for row in _params.PARAMS:  # the younger objects (estimator, data model) likewise,
             names = {n for ev in self.evaluators for n in self.grids[ev].get(row.name, [])}
-            if row.fill and names:  # only where a grid names them: old hashes stay valid
+            if row.fill and row.kind == "object" and names:  # only where a grid names them
                 out[row.name] = {n: row.parse(n).fingerprint for n in sorted(names)}
         return out
 

@@ -27,10 +27,16 @@ __all__ = ["theory", "theory_curve", "solver_for"]
 
 
 def _check_supported(setting: Setting) -> None:
-    """Refuse an estimator or data model without equations here (docs/theory.md has ridge on
-    isotropic data only): a clear error instead of the limit of another model."""
+    """Refuse a finite training time, or an estimator or data model without equations here
+    (docs/theory.md has ridge at tau = inf on isotropic data only): a clear error instead of
+    the limit of another model."""
     from .. import data, estimators
 
+    if setting.tau != math.inf:
+        # the ridge equations are those of the minimiser; the two-resolvent quantities of a
+        # finite time (issue 13) are not derived yet
+        raise ValueError(f"the theory has no equations for finite tau yet (tau = "
+                         f"{setting.tau:g}); evaluate it with rfdsm.simulate, or use tau = inf")
     for what, obj, names in (
             ("estimator", setting.estimator_object,
              [n for n in estimators.registered_estimators()
