@@ -176,6 +176,17 @@ class Theory(Evaluator):
     def count(self, section, points, curve_points):
         return points, points // curve_points
 
+    def check(self, settings, options):
+        # refuse at load time what the equations do not cover (a finite tau, an estimator or
+        # data model without theory), not one failed task per curve later
+        from .theory import solver_for
+
+        for s in settings:
+            try:
+                solver_for(s)
+            except ValueError as exc:
+                raise ValueError(f"[theory] grid point {s}: {exc}") from None
+
     def tasks(self, settings, options, curve):
         return [self._task(c) for c in group_curves(settings, curve)]
 

@@ -232,3 +232,14 @@ def test_sweep_over_a_log_range_of_tau(tmp_path):
     for _, row in df.iterrows():
         ref = rfdsm.simulate(Setting(psi_n=1, psi_p=2, tau=row.tau), 12)
         assert row.test == pytest.approx(ref.test, rel=1e-12)
+
+
+def test_a_theory_sweep_with_finite_tau_is_refused_when_loaded():
+    from rfdsm.sweep.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="no equations for finite tau"):
+        load_config({"sweep": {"evaluators": ["theory"]},
+                     "grid": {"psi_n": 1, "psi_p": [1, 2], "tau": [10.0, math.inf]}})
+    # the simulator takes it
+    load_config({"sweep": {"evaluators": ["simulate"]}, "simulate": {"d": 20},
+                 "grid": {"psi_n": 1, "psi_p": [1, 2], "tau": [10.0, math.inf]}})
