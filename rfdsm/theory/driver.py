@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +50,8 @@ class FixedPoint:
     counts: dict = field(default_factory=dict)
 
 
-class Equations(Protocol):
-    """What a solver supplies to :func:`drive` for one setting.
+class Equations:
+    """What a solver supplies to :func:`drive` for one setting (subclass it).
 
     ``name`` goes to ``diagnostics["solver"]``.  ``may_diverge``: the errors themselves can be
     infinite (the ridgeless interpolation threshold of ``m = 1``), so a non-finite result
@@ -64,9 +64,14 @@ class Equations(Protocol):
     may_diverge: bool
     uses_constants: bool
 
+    def __init__(self, setting, tol, max_iter):
+        self.setting, self.tol, self.max_iter = setting, tol, max_iter
+        self.r = setting.psi_p / setting.psi_n
+
     def prepare(self, sp) -> Solution | None:
         """Set up on the rule ``sp``; a :class:`Solution` when the answer needs no solve
         (:func:`drive` adds the rule's ``nodes`` to its diagnostics)."""
+        return None
 
     def solve(self, sp, warm) -> FixedPoint:
         """The fixed point on ``sp``, from ``warm`` (a ``state``, or ``None``) if usable."""

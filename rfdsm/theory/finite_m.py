@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from .common import Solution, ratio
-from .driver import FixedPoint, drive
+from .driver import Equations, FixedPoint, drive
 
 __all__ = ["solve_finite_m", "FiniteMEquations"]
 
@@ -258,7 +258,7 @@ def _threshold(sp, setting):
     return p_eff / (setting.psi_n * int(setting.m))
 
 
-class FiniteMEquations:
+class FiniteMEquations(Equations):
     """Eqs. (F4)-(F11) for :func:`rfdsm.theory.driver.drive`; the fixed point is ``omega =
     (omega_s, omega_i)``, the ``state`` ``(branch, omega_s, omega_i)``: a warm start is used
     only on its own side of the interpolation threshold.  The ridgeless fit exactly at the
@@ -273,7 +273,7 @@ class FiniteMEquations:
         m = setting.m
         if not (isinstance(m, int) and m >= 1):
             raise ValueError(f"m must be a finite integer >= 1 for the finite-m solver, got {m!r}")
-        self.setting, self.tol, self.max_iter = setting, tol, max_iter
+        super().__init__(setting, tol, max_iter)
 
     def prepare(self, sp):
         # (the same on every rule: it depends only on the atom of the rule and mu_star)

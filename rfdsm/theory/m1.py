@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .common import Solution, ratio
-from .driver import FixedPoint, drive
+from .driver import Equations, FixedPoint, drive
 from .driver import QUAD_FLOOR  # noqa: F401  (defined here before the driver existed)
 
 __all__ = ["solve_m1", "M1Equations"]
@@ -85,7 +85,7 @@ def _errors(sp, setting, kappa):
                          "df1_over_n": 1.0 - one_minus_df1}
 
 
-class M1Equations:
+class M1Equations(Equations):
     """Eq. (T8) and eqs. (T9)-(T11) for :func:`rfdsm.theory.driver.drive`; the fixed point and
     the ``state`` are ``kappa``.  The errors diverge at the ridgeless interpolation threshold
     (``test = inf``, a limit, not a failure), and ``kappa_s^2, kappa_i^2`` do not enter (only
@@ -94,13 +94,6 @@ class M1Equations:
     name = "m=1 ridge deterministic equivalent (docs/theory.md eqs. T8-T11)"
     may_diverge = True
     uses_constants = False
-
-    def __init__(self, setting, tol, max_iter):
-        self.setting, self.tol, self.max_iter = setting, tol, max_iter
-        self.r = setting.psi_p / setting.psi_n
-
-    def prepare(self, sp):
-        return None
 
     def solve(self, sp, warm):
         kappa, res, it, method, done = _solve_kappa(sp, self.r, self.setting.lam, warm,

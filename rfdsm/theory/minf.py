@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .common import Solution, ratio
-from .driver import FixedPoint, drive
+from .driver import Equations, FixedPoint, drive
 
 __all__ = ["solve_minf", "MinfEquations"]
 
@@ -71,7 +71,7 @@ def _errors(sp, setting, x):
     return train, test, {"delta": delta, "trQT_over_d": F, "stability": den}
 
 
-class MinfEquations:
+class MinfEquations(Equations):
     """Eq. (T13) and eqs. (T14)-(T17) for :func:`rfdsm.theory.driver.drive`; the fixed point and
     the ``state`` are ``x = 1/(1 + delta)``.  No finite setting makes the errors diverge: a
     non-finite result (the stability denominator lost to rounding) is a failure."""
@@ -79,13 +79,6 @@ class MinfEquations:
     name = "m=inf deterministic equivalent (docs/theory.md eqs. T12-T17)"
     may_diverge = False
     uses_constants = True
-
-    def __init__(self, setting, tol, max_iter):
-        self.setting, self.tol, self.max_iter = setting, tol, max_iter
-        self.r = setting.psi_p / setting.psi_n
-
-    def prepare(self, sp):
-        return None
 
     def solve(self, sp, warm):
         x, res, it, done = _solve_x(sp, self.r, sp.Sc + self.setting.lam, warm, self.tol,
