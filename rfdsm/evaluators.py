@@ -146,6 +146,12 @@ class Evaluator:
         sweep's curve axis), from the raw ``section``."""
         return points, points
 
+    def count_grid(self, section: dict, sizes: dict[str, int], curve: str) -> tuple[int, int]:
+        """:meth:`count` from the number of values of each grid axis (``sizes``, parameters
+        missing from it have one): the hook for an evaluator whose tasks group along an axis
+        other than the sweep's curve."""
+        return self.count(section, math.prod(sizes.values()), sizes.get(curve, 1))
+
     def normalised(self, options: dict) -> dict:
         """What of the options enters the config hash besides the grid."""
         return dict(options)
@@ -205,7 +211,12 @@ class Theory(Evaluator):
 class Simulate(Evaluator):
     """The exact finite-``d`` simulator (:func:`rfdsm.simulate`): one task per
     (setting, d, seed), the largest dimensions first so that the long tasks start early and a
-    pool drains evenly."""
+    pool drains evenly.
+
+    Settings that differ only in ``tau`` share their draws, moments and the eigenbasis of the
+    training Gram, so they are one task per (d, seed): :func:`rfdsm.simulate.simulate_tau_curve`
+    gives all their rows from one fit.  A group of one setting keeps the task key of a sweep
+    without a ``tau`` axis, so journals written before the grouping resume."""
 
     name, finite_size, style, label = "simulate", True, "points", "simulation"
     options = ("d", "seeds", "seed")
@@ -238,6 +249,11 @@ class Simulate(Evaluator):
         rows = points * count_values(section.get("d")) * seeds
         return rows, rows
 
+    def count_grid(self, section, sizes, curve):
+        # the grid is a product, so grouping along tau divides the tasks by its length
+        rows, _ = self.count(section, math.prod(sizes.values()), sizes.get(curve, 1))
+        return rows, rows // sizes.get("tau", 1)
+
     def tasks(self, settings, options, curve):
         from .metrics import simulation_metrics
 
@@ -246,21 +262,38 @@ class Simulate(Evaluator):
         metrics = simulation_metrics()
         first, count = options["seed"], options["seeds"]
         out = []
-        for s in settings:
-            sk = setting_key(s)
+        for group in group_curves(settings, "tau"):
+            keys = "\n".join(setting_key(s) for s in group)
             for d in options["d"]:
                 for seed in range(first, first + count):
-                    out.append({"key": f"simulate:{digest(f'{sk}|{d}|{seed}')}",
-                                "kind": self.name, "setting": s, "d": d, "seed": seed,
-                                "rows": 1, "evaluator": self, "metrics": metrics})
+                    task = {"key": f"simulate:{digest(f'{keys}|{d}|{seed}')}",
+                            "kind": self.name, "d": d, "seed": seed, "rows": len(group),
+                            "evaluator": self, "metrics": metrics}
+                    if len(group) == 1:  # the task format (and key) of the first journals
+                        task["setting"] = group[0]
+                    else:
+                        task["settings"] = list(group)
+                    out.append(task)
         out.sort(key=lambda t: -t["d"])
         return out
 
     def run(self, task):
-        from .simulate import simulate
+        from .simulate import simulate, simulate_tau_curve
 
-        return simulate(as_setting(task["setting"]), task["d"], seed=task["seed"],
-                        metrics=task.get("metrics")).rows()
+        d, seed, metrics = task["d"], task["seed"], task.get("metrics")
+        if "settings" not in task:
+            return simulate(as_setting(task["setting"]), d, seed=seed, metrics=metrics).rows()
+        settings = [as_setting(s) for s in task["settings"]]
+        try:
+            results = simulate_tau_curve(settings[0], [s.tau for s in settings], d, seed=seed,
+                                         metrics=metrics)
+        except NotImplementedError:
+            # an estimator given only by its solve() has no filter to apply per tau
+            results = [simulate(s, d, seed=seed, metrics=metrics) for s in settings]
+        if [r.setting for r in results] != settings:
+            raise RuntimeError("the tau curve returned results that do not match the "
+                               "requested settings")
+        return [row for r in results for row in r.rows()]
 
 
 # --- the registry --------------------------------------------------------------------------

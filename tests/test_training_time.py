@@ -243,3 +243,74 @@ def test_a_theory_sweep_with_finite_tau_is_refused_when_loaded():
     # the simulator takes it
     load_config({"sweep": {"evaluators": ["simulate"]}, "simulate": {"d": 20},
                  "grid": {"psi_n": 1, "psi_p": [1, 2], "tau": [10.0, math.inf]}})
+
+
+def _tau_sweep(tmp_path):
+    cfg = tmp_path / "taus.toml"
+    cfg.write_text('[sweep]\nevaluators = ["simulate"]\n\n[grid]\npsi_n = 1.5\npsi_p = [1, 2]\n'
+                   'm = [1, "inf"]\ntau = [1, 10, 100, inf]\n\n'
+                   '[simulate]\nd = [12, 16]\nseeds = 2\nseed = 1\n')
+    return cfg
+
+
+def _count_fits(monkeypatch):
+    """Calls of the per-tau curve (one fit for all taus) and of the single-setting fit."""
+    from rfdsm.simulate import fit, flow
+
+    calls = {"curve": 0, "fit": 0}
+
+    def counted(name, f):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return f(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(flow, "curve_seed", counted("curve", flow.curve_seed))
+    monkeypatch.setattr(fit, "fit", counted("fit", fit.fit))
+    return calls
+
+
+def test_a_sweep_over_tau_fits_each_setting_d_and_seed_once(tmp_path, monkeypatch):
+    from rfdsm.sweep import run_sweep
+    from rfdsm.sweep.config import load_config
+
+    cfg = _tau_sweep(tmp_path)
+    loaded = load_config(cfg)
+    tasks = loaded.tasks()
+    # 2 psi_p x 2 m x 2 d x 2 seeds tasks of 4 rows each, counted before and after expanding
+    assert len(tasks) == loaded.n_tasks["simulate"] == 16
+    assert sum(t["rows"] for t in tasks) == loaded.n_rows["simulate"] == 64
+    calls = _count_fits(monkeypatch)
+    df = run_sweep(cfg, tmp_path / "out", workers=1, progress=False)
+    assert calls == {"curve": 16, "fit": 0} and len(df) == 64
+    for (psi_p, m, tau, d), rows in df.groupby(["psi_p", "m", "tau", "d"]):
+        ref = rfdsm.simulate(Setting(psi_n=1.5, psi_p=psi_p, m=m, tau=tau), int(d), seed=1,
+                             n_seeds=2)
+        assert list(rows.seed) == [1, 2]
+        for e in ("train", "test", "score"):
+            got = rows[e].to_numpy()
+            want = [ps[e] for ps in ref.per_seed]
+            assert got == pytest.approx(want, rel=1e-10, abs=1e-13)
+    # the journal holds each task's rows under its key: a rerun resumes without fitting
+    calls.update(curve=0, fit=0)
+    again = run_sweep(cfg, tmp_path / "out", workers=1, progress=False)
+    assert calls == {"curve": 0, "fit": 0} and len(again) == 64
+
+
+def test_a_single_tau_keeps_the_task_keys_of_a_sweep_without_a_tau_axis():
+    from rfdsm.evaluators import digest, setting_key
+    from rfdsm.sweep.config import load_config
+
+    base = {"sweep": {"evaluators": ["simulate"]}, "simulate": {"d": [12, 16], "seeds": 2},
+            "grid": {"psi_n": 1, "psi_p": [1, 2]}}
+    plain = load_config(base).tasks()
+    old = ["simulate:" + digest("|".join([setting_key(t["setting"]), str(t["d"]), str(t["seed"])]))
+           for t in plain]
+    assert [t["key"] for t in plain] == old
+    at_inf = load_config({**base, "grid": {**base["grid"], "tau": math.inf}}).tasks()
+    assert [t["key"] for t in at_inf] == old
+    one = load_config({**base, "grid": {**base["grid"], "tau": 10}}).tasks()
+    assert [t["rows"] for t in one] == [1] * 8 and all("setting" in t for t in one)
+    two = load_config({**base, "grid": {**base["grid"], "tau": [10, math.inf]}}).tasks()
+    assert len(two) == 8 and [t["rows"] for t in two] == [2] * 8
+    assert not {t["key"] for t in two} & {t["key"] for t in plain + one}

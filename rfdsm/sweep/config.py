@@ -32,8 +32,9 @@ import numpy as np
 from .. import params as _params
 from ..activations import get_activation
 from ..evaluators import (canonical as _canonical, check_int, count_values as _count, digest,
-                          get_evaluator, group_curves, registered_evaluators, setting_key,
+                          get_evaluator, group_curves, registered_evaluators,
                           show as _show)
+from ..evaluators import setting_key  # noqa: F401  (re-exported: its old home)
 from ..setting import Setting
 
 __all__ = ["ConfigError", "SweepConfig", "load_config", "PARAMS", "CURVE_AXES",
@@ -280,8 +281,8 @@ class SweepConfig:
         for ev_name in self.evaluators:
             section = raw.get(ev_name) if isinstance(raw.get(ev_name), dict) else {}
             sizes = {**_grid_sizes(grid_table), **_grid_sizes(section.get("grid"))}
-            self.n_rows[ev_name], self.n_tasks[ev_name] = get_evaluator(ev_name).count(
-                section, math.prod(sizes.values()), sizes.get(self.curve, 1))
+            self.n_rows[ev_name], self.n_tasks[ev_name] = get_evaluator(ev_name).count_grid(
+                section, sizes, self.curve)
         self.check_size(max_rows)
 
     def check_size(self, max_rows: int = DEFAULT_MAX_ROWS) -> None:
