@@ -22,8 +22,9 @@ from .common import Solution
 from .finite_m import solve_finite_m
 from .m1 import solve_m1
 from .minf import solve_minf
+from . import spectrum  # callable: rfdsm.theory.spectrum(setting), docs/theory.md Sec. 9
 
-__all__ = ["theory", "theory_curve", "solver_for"]
+__all__ = ["theory", "theory_curve", "solver_for", "spectrum"]
 
 
 def _check_supported(setting: Setting) -> None:

@@ -1,0 +1,255 @@
+"""Stieltjes transform of the training Gram at complex ``z`` (docs/theory.md, Sec. 9, eqs. S1-S4).
+
+The deterministic equivalents of the ridge solvers (eqs. (T8), (T13), (F4)) at ``lam = -z``,
+solved by Newton's method vectorised over an array of ``z``; :func:`descend` reaches each
+``z = E + i eta`` from far above the real axis so that the root followed is the Stieltjes
+branch.  :mod:`rfdsm.theory.spectrum` builds density, atoms, edges and moments on it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .common import ge_constants
+
+__all__ = ["equations", "descend", "spectral_scale", "ETA_MIN"]
+
+ETA_MIN = 1e-10  # final eta, relative to the spectral scale: the density is Im g(E + i0)/pi
+_ETA_MAX = 10.0  # first eta, relative to the scale: far enough that the start below converges
+_ETA_RATIO = 0.25  # eta shrinks by this per level
+_EDGE_TOL = 1e-6  # step size accepted at max_iter (double root at a bulk edge, see descend)
+_SIGN_TOL = 1e-12  # rounding allowed in the sign conditions of the Stieltjes branch
+_NEWTON_TOL = 1e-13
+
+
+# ---------------------------------------------------------------------------------------------
+# The three fixed points, vectorised over an array of complex z.  Every GE covariance is linear
+# in the eigenvalue s of S (eq. (T4)), so is every D(s) = A s + B, and all averages are the five
+# moments <s^j/D> (j = 0, 1) and <s^j/D^2> (j = 0, 1, 2): one reciprocal per node and point.
+# Each class: ``start(z)``, one Newton ``step(u, z) -> (u_new, |step|/|u|)``, ``valid(u)`` (the
+# sign conditions of the Stieltjes branch) and ``g(u, z)``.
+
+
+class _Rule:
+    """The MP rule with the GE covariances as ``(slope, intercept)`` in ``s``."""
+
+    def __init__(self, setting, sp):
+        k = ge_constants(setting)
+        m1 = k.mu1 * k.mu1
+        self.w, self.s = sp.w, sp.s
+        self.W1 = np.stack([sp.w, sp.w * sp.s], axis=1)
+        self.W2 = np.stack([sp.w, sp.w * sp.s, sp.w * sp.s ** 2], axis=1)
+        self.Sig = (m1, k.mu_star2)
+        self.C = (m1 * setting.a ** 2, k.kappa_s2)
+        self.Sc = (m1 * setting.h, k.kappa_i2)
+        self.mass = float(np.sum(sp.w))
+
+    def inv(self, A, B):
+        return 1.0 / (np.multiply.outer(A, self.s) + B[:, None])
+
+    def moments(self, A, B):
+        """``(<1/D>, <s/D>)`` and ``(<1/D^2>, <s/D^2>, <s^2/D^2>)`` for ``D = A s + B``."""
+        q = self.inv(A, B)
+        return (q @ self.W1).T, ((q * q) @ self.W2).T
+
+    @staticmethod
+    def lin(f, M):
+        """``<f/D>`` for ``f = f1 s + f0`` from ``M = (<1/D>, <s/D>)``."""
+        return f[0] * M[1] + f[1] * M[0]
+
+    @staticmethod
+    def quad(f, g, N):
+        """``<f g/D^2>`` for linear ``f``, ``g`` from ``N = (<1/D^2>, <s/D^2>, <s^2/D^2>)``."""
+        return f[0] * g[0] * N[2] + (f[0] * g[1] + f[1] * g[0]) * N[1] + f[1] * g[1] * N[0]
+
+
+class _M1:
+    """Eq. (S2): unknown ``kappa`` (complex effective ridge; ``kappa -> kappa_0 > 0`` as
+    ``z -> 0`` above ``p = n``, so the atom at 0 is regular in it).  ``Sigma + kappa`` is the
+    ``D`` of the rule, ``Sigma/(Sigma + kappa) = 1 - kappa/(Sigma + kappa)``."""
+
+    def __init__(self, rule, r):
+        self.rule, self.r = rule, r
+
+    def start(self, z):
+        R = self.rule
+        return -(z - self.r * (R.Sig[0] + R.Sig[1]))  # <Sigma> = mu1^2 <s> + mu_star^2, <s> = 1
+
+    def step(self, kappa, z):
+        R = self.rule
+        A = np.full(kappa.shape, R.Sig[0], dtype=complex)
+        M, N = R.moments(A, R.Sig[1] + kappa)
+        q1 = R.mass - kappa * M[0]
+        q2 = R.mass - 2.0 * kappa * M[0] + kappa * kappa * N[0]
+        f = kappa * (1.0 - self.r * q1) + z
+        new = kappa - f / (1.0 - self.r * q2)
+        return new, np.abs(new - kappa) / np.abs(new)
+
+    @staticmethod
+    def valid(kappa, z=None):
+        # kappa = 1/m_ with m_ the Stieltjes transform of the N x N companion F^T F/N
+        return kappa.imag <= _SIGN_TOL * np.abs(kappa)
+
+    def g(self, kappa, z):
+        R = self.rule
+        q = R.inv(np.full(kappa.shape, R.Sig[0], dtype=complex), R.Sig[1] + kappa)
+        return -(kappa / z) * (q @ R.w)
+
+
+class _Minf:
+    """Eq. (S3): unknown ``x = 1/(1 + delta)``, ``x -> 1`` as ``z -> inf``;
+    ``D = x C + Sc - z``, ``dh/dx = -1 - r (<C/D> - x <C^2/D^2>)``."""
+
+    def __init__(self, rule, r):
+        self.rule, self.r = rule, r
+
+    def start(self, z):
+        return np.ones_like(z)
+
+    def _AB(self, x, z):
+        C, Sc = self.rule.C, self.rule.Sc
+        return x * C[0] + Sc[0], x * C[1] + Sc[1] - z
+
+    def step(self, x, z):
+        R = self.rule
+        M, N = R.moments(*self._AB(x, z))
+        cD = R.lin(R.C, M)
+        f = 1.0 - x - self.r * x * cD
+        df = -1.0 - self.r * (cD - x * R.quad(R.C, R.C, N))
+        new = x - f / df
+        return new, np.abs(new - x) / np.maximum(np.abs(new), 1e-300)
+
+    @staticmethod
+    def valid(x, z=None):
+        # Im delta = r <C Im(1/D)> > 0, so Im x = -Im delta |x|^2 < 0
+        return x.imag <= _SIGN_TOL * np.abs(x)
+
+    def g(self, x, z):
+        return self.rule.inv(*self._AB(x, z)) @ self.rule.w
+
+
+class _FiniteM:
+    """Eq. (S4): the fixed point (F4) with ``lam = -z``, and its Jacobian (F6) with complex
+    entries.  Above the interpolation threshold (``p_eff > N``) ``omega ~ 1/z`` as ``z -> 0``:
+    there the unknowns are those of the rescaled form (F5), ``-z omega``, with
+    ``(c0, c1) = (1, -z)`` and ``g = <1/D>/(-z)``, regular at the atom ``z = 0``."""
+
+    def __init__(self, rule, r, m, above):
+        self.rule, self.r, self.m, self.above = rule, r / m, m, above
+
+    def _c(self, z):
+        return (np.ones_like(z), -z) if self.above else (-z, np.ones_like(z))
+
+    def start(self, z):
+        if not self.above:
+            return np.zeros((2, z.size), dtype=complex)
+        R = self.rule  # (F5) at |z| = inf: D = 1, omega = r (<C>, <Sc>), <s> = 1
+        return np.array([np.full(z.size, self.r * (R.C[0] + R.C[1]), dtype=complex),
+                         np.full(z.size, self.r * (R.Sc[0] + R.Sc[1]), dtype=complex)])
+
+    def _AB(self, om, z):
+        ws, wi = om
+        c0, c1 = self._c(z)
+        alpha = 1.0 / (c1 + wi + self.m * ws)
+        theta = (1.0 - ws * alpha) / (c1 + wi)
+        C, Sc = self.rule.C, self.rule.Sc
+        return alpha, theta, alpha * C[0] + theta * Sc[0], c0 + alpha * C[1] + theta * Sc[1]
+
+    def step(self, om, z):
+        ws, wi = om
+        m, r, R = self.m, self.r, self.rule
+        alpha, theta, A, B = self._AB(om, z)
+        c1 = self._c(z)[1]
+        M, N = R.moments(A, B)
+        CC, CS, SS = R.quad(R.C, R.C, N), R.quad(R.C, R.Sc, N), R.quad(R.Sc, R.Sc, N)
+        F0, F1 = ws - r * R.lin(R.C, M), wi - r * R.lin(R.Sc, M)
+        ga0, ga1 = -m * alpha ** 2, -alpha ** 2
+        gt0, gt1 = -alpha ** 2, (-ws * ga1 - theta) / (c1 + wi)
+        J00, J01 = 1.0 + r * (CC * ga0 + CS * gt0), r * (CC * ga1 + CS * gt1)
+        J10, J11 = r * (CS * ga0 + SS * gt0), 1.0 + r * (CS * ga1 + SS * gt1)
+        det = J00 * J11 - J01 * J10
+        new = np.array([ws - (J11 * F0 - J01 * F1) / det, wi - (J00 * F1 - J10 * F0) / det])
+        size = np.maximum(np.abs(new).max(axis=0), 1e-300)
+        return new, np.abs(new - om).max(axis=0) / size
+
+    def valid(self, om, z):
+        # omega are normalised traces of C and Sc against a resolvent: Im omega >= 0
+        if self.above:
+            om = om / -z
+        return np.all(om.imag >= -_SIGN_TOL * np.abs(om).max(axis=0), axis=0)
+
+    def g(self, om, z):
+        _, _, A, B = self._AB(om, z)
+        g = self.rule.inv(A, B) @ self.rule.w
+        return g / -z if self.above else g
+
+
+def equations(setting, sp):
+    r = setting.psi_p / setting.psi_n
+    rule = _Rule(setting, sp)
+    if setting.m == 1:
+        return _M1(rule, r)
+    if setting.m == math.inf:
+        return _Minf(rule, r)
+    k = ge_constants(setting)
+    p_eff = min(setting.psi_p, 1.0) if k.mu_star2 == 0.0 else setting.psi_p  # as in (F12)
+    return _FiniteM(rule, r, int(setting.m), p_eff > setting.m * setting.psi_n)
+
+
+def descend(eqs, E, eta, scale, max_iter=30):
+    """The fixed point at ``E + i eta`` (arrays), reached from ``eta = _ETA_MAX scale`` by levels
+    ``eta -> _ETA_RATIO eta``; returns ``(g, converged mask)``.
+
+    A Newton step that leaves the branch (the sign conditions of ``eqs.valid``, eq. (S1)) is
+    halved until it stays on it: near an atom the root moves on the scale ``|z - E0|``, and full
+    steps from the previous level can land on a root of the wrong sign."""
+    E = np.asarray(E, dtype=float)
+    eta = np.broadcast_to(np.asarray(eta, dtype=float), E.shape)
+    top = _ETA_MAX * scale
+    levels = max(1, int(math.ceil(math.log(top / max(eta.min(), 1e-300)) / -math.log(_ETA_RATIO))))
+    u = eqs.start(E + 1j * top)
+    ok = np.ones(E.shape, dtype=bool)
+    for k in range(1, levels + 1):
+        z = E + 1j * np.maximum(top * _ETA_RATIO ** k, eta)
+        # the levels above the last only carry the root down: a rough one is a good start
+        tol = _NEWTON_TOL if k == levels else 1e-6
+        done = np.zeros(E.shape, dtype=bool)
+        last = np.zeros(E.shape)
+        for _ in range(max_iter):
+            idx = np.flatnonzero(~done)
+            if idx.size == 0:
+                break
+            old, zi = u[..., idx], z[idx]
+            new, rel = eqs.step(old, zi)
+            t = 1.0
+            for _ in range(30):
+                off = ~eqs.valid(new, zi) & np.isfinite(rel)
+                if not off.any():
+                    break
+                t *= 0.5
+                new[..., off] = old[..., off] + t * (new[..., off] - old[..., off])
+                rel = np.where(off, t * rel, rel)
+            bad = ~np.isfinite(rel) | ~eqs.valid(new, zi)
+            u[..., idx] = np.where(bad, old, new)
+            last[idx] = rel
+            done[idx[((rel <= tol) & (t == 1.0)) | bad]] = True
+            ok[idx[bad]] = False
+        # at a bulk edge the root is double: rounding of the residual leaves it known to
+        # ~sqrt(eps) only, and Newton's steps hop at that level instead of converging
+        if k == levels:
+            ok &= done | (last <= _EDGE_TOL)
+    g = eqs.g(u, E + 1j * eta)
+    return g, ok & np.isfinite(g) & (g.imag > -1e-9 * np.abs(g))
+
+
+def spectral_scale(setting, sp):
+    """An upper bound of the spectrum of ``K`` (the norm of ``F/sqrt(N)``, squared): the shared
+    part ``phibar`` contributes ``sqrt(|C|)(1 + sqrt(p/n))``, the copy-specific one
+    ``sqrt(|Sc|)(1 + sqrt(p/N))`` (``|.|`` the largest value on the MP support)."""
+    r = setting.psi_p / setting.psi_n
+    rN = 0.0 if setting.m == math.inf else r / setting.m
+    top = (math.sqrt(float(sp.C.max())) * (1.0 + math.sqrt(r))
+           + math.sqrt(float(sp.Sc.max())) * (1.0 + math.sqrt(rN)))
+    return max(top * top, 1e-300)
