@@ -25,6 +25,8 @@ EXTERNAL = (
     ("validate", "rfdsm.validate", "theory vs simulation on a built-in set of settings"),
     ("sweep", "rfdsm.sweep", "run a grid of settings from a TOML config, resumably"),
     ("plot", "rfdsm.plots", "draw learning curves and phase diagrams from a sweep directory"),
+    ("spectrum", "rfdsm.theory.spectrum_cli",
+     "limiting eigenvalue density of the training Gram K of one setting"),
 )
 
 

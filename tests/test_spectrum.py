@@ -125,3 +125,17 @@ def test_moments_against_the_simulated_gram(m, shape):
         assert abs(c0 - v) <= z * se, (k, c0, se, v)
         if k == 2:  # the check has the power to tell m = 1 from m = inf
             assert abs(c0 - wrong[k]) > z * se
+
+
+def test_cli_spectrum_prints_strict_json_and_refuses_bad_input(capsys):
+    import json
+
+    from rfdsm.cli import main
+
+    rc = main(["spectrum", "--psi-n", "2", "--psi-p", "1", "--m", "1", "--d", "40", "--json"])
+    out = json.loads(capsys.readouterr().out,
+                     parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    assert rc == 0 and out["converged"] is True
+    assert set(out["simulated_moments"]) == {"1", "2", "3"} and out["edges"]
+    assert main(["spectrum", "--psi-n", "-1", "--psi-p", "1"]) == 2
+    assert "psi_n" in capsys.readouterr().err

@@ -1,0 +1,61 @@
+"""``rfdsm spectrum``: the limiting eigenvalue density of the training Gram K of one setting
+(:func:`rfdsm.theory.spectrum`), optionally beside the eigenvalues of a simulated K."""
+
+from __future__ import annotations
+
+import json
+
+
+def configure_parser(p) -> None:
+    from ..cli import add_setting_arguments, int_at_least
+
+    add_setting_arguments(p)
+    p.add_argument("--d", type=int_at_least(1), default=None,
+                   help="also simulate K at this dimension and print its moments tr K^k / p")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the simulated K")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON object (with the density on its grid)")
+    p.epilog = ("exit status: 0 converged; 1 not converged (printed, not trustworthy); "
+                "2 bad argument")
+
+
+def run_cli(args) -> int:
+    from ..cli import UsageError, setting_from_args
+    from . import spectrum
+
+    setting = setting_from_args(args)
+    try:
+        res = spectrum(setting)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    sim = None
+    if args.d is not None:
+        from ..simulate.spectrum import gram_eigenvalues, gram_moments
+
+        try:
+            setting.sizes(args.d)
+            sim = gram_moments(gram_eigenvalues(setting, args.d, args.seed))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if args.json:
+        out = res.to_dict()
+        if sim is not None:
+            out["simulated_moments"] = {str(k): float(v) for k, v in sim.items()}
+            out["d"], out["seed"] = args.d, args.seed
+        from ..result import _json_number  # strict JSON: NaN -> null, inf -> "inf"
+
+        print(json.dumps(_json_number(out), allow_nan=False))
+    else:
+        print(f"spectrum of K  {setting}")
+        for lo, hi in res.edges:
+            print(f"  bulk   [{lo:.6g}, {hi:.6g}]")
+        for at, w in res.atoms:
+            print(f"  atom   at {at:.6g}, weight {w:.6g}")
+        for k, v in sorted(res.moments.items()):
+            line = f"  tr K^{k}/p = {v:.6g}"
+            if sim is not None and k in sim:
+                line += f"   (simulated, d = {args.d}: {float(sim[k]):.6g})"
+            print(line)
+        note = f"  ({res.message})" if res.message and res.message != "ok" else ""
+        print(f"  converged = {res.converged}{note}")
+    return 0 if res.converged else 1
