@@ -12,18 +12,9 @@ import pytest
 import rfdsm
 from rfdsm import Setting, simulate
 from rfdsm.activations import QuadratureError
-from rfdsm.cli import main
 from rfdsm.result import Result
 from rfdsm.sweep import config as sweep_config
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from _cli import run
 
 
 def strict_loads(text):

@@ -15,10 +15,10 @@ import pytest
 
 import rfdsm
 from rfdsm import Setting
-from rfdsm.cli import main
 from rfdsm.estimators import flow_filter, flow_rate, get_estimator, ridge_solve
 from rfdsm.simulate import fit_score, simulate_tau_curve
 from rfdsm.simulate.fit import draw, quadratic
+from _cli import run
 
 D, SEED = 12, 3
 TAUS = (0.5, 2.0, 10.0)
@@ -194,15 +194,6 @@ def test_tau_is_validated_by_name(bad):
         Setting(psi_n=1, psi_p=1, tau=bad)
     with pytest.raises(ValueError, match="tau"):
         simulate_tau_curve(Setting(psi_n=1, psi_p=1), [1.0, bad], 10)
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_tau(capsys):
