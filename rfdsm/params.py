@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Param", "PARAMS", "REQUIRED", "param", "names", "parse_m", "parse_tau", "check_number",
-           "M_MAX"]
+__all__ = ["Param", "PARAMS", "REQUIRED", "param", "names", "parse_m", "parse_tau", "parse_psi_d",
+           "check_number", "M_MAX"]
 
 #: The largest finite ``m``: beyond ``2**53`` not every integer is a float, and the solvers and
 #: the simulator's size checks compute with ``float(m)``, so a larger ``m`` would silently
@@ -153,6 +153,32 @@ def _registered(what: str, module: str, cls: str, get: str, listed: str, example
     return parse
 
 
+def _data(value):
+    """The data model: an instance, a registered name, a spectrum's text form
+    ``spectrum(w1:v1,...)`` or a TOML table ``{weights = [...], values = [...]}``."""
+    from . import data
+
+    if isinstance(value, data.DataModel):
+        return value
+    if isinstance(value, dict) or (isinstance(value, str)
+                                   and value.strip().startswith(data.Spectrum.PREFIX)):
+        return data.parse_spectrum(value)  # its ValueError names data
+    names = data.registered_data()
+    if isinstance(value, str) and value in names:
+        return data.get_data(value)
+    raise ValueError(f"data must be one of {sorted(names)}, a spectrum spectrum(w1:v1,w2:v2,...) "
+                     f"(weights w_k > 0 summing to 1, eigenvalues v_k >= 0), a table {{weights = "
+                     f"[...], values = [...]}} or an rfdsm.data.DataModel, got {value!r}")
+
+
+_PSI_D = "a number in (0, 1] (1: the data fill all d dimensions)"
+
+
+def parse_psi_d(value) -> float:
+    """The intrinsic dimension ratio ``psi_d = D/d`` in ``(0, 1]``."""
+    return check_number("psi_d", value, _PSI_D, lambda x: 0.0 < x <= 1.0)
+
+
 @dataclass(frozen=True)
 class Param:
     """One setting parameter.
@@ -240,11 +266,15 @@ PARAMS: tuple[Param, ...] = (
                       "registered_estimators", "rfdsm.estimators.Estimator"),
           "ridge, or a name given to rfdsm.estimators.register_estimator",
           "estimator", kind="object", sort=-1, fill=True),
-    Param("data", "isotropic", "a registered data model name",
-          _registered("data", ".data", "DataModel", "get_data", "registered_data",
-                      "rfdsm.data.DataModel"),
-          "isotropic (x_0 ~ N(0, I)), or a name given to rfdsm.data.register_data",
+    Param("data", "isotropic", "a registered data model name or a spectrum", _data,
+          "isotropic (x_0 ~ N(0, I)); spectrum(w1:v1,w2:v2,...): x_0 ~ N(0, Sigma), a fraction "
+          "w_k of the eigenvalues of Sigma equal to v_k; or a name given to "
+          "rfdsm.data.register_data",
           "data model", kind="object", sort=-2, fill=True),
+    Param("psi_d", 1.0, _PSI_D, parse_psi_d,
+          "D/d in (0, 1]: the data lie on a subspace of dimension D (the data model's spectrum "
+          "there, 0 on its complement); 1: all of R^d", r"$\psi_d = D/d$", ranges=True,
+          sort=-3, fill=True, symbol=r"\psi_d"),
 )
 
 _BY_NAME = {p.name: p for p in PARAMS}

@@ -4,10 +4,10 @@ A :class:`Setting` pins the quantities of ``docs/model.md`` that survive the pro
 limit: ``psi_n = n/d``, ``psi_p = p/d``, the number ``m`` of noise samples per data point
 (an integer >= 1, or ``math.inf`` for the exact noise expectation), the diffusion time
 ``t > 0``, the ridge ``lam >= 0`` (``lam = 0`` is the ridgeless limit ``lam -> 0+``), the
-training time ``tau`` (``inf``: the trained-to-convergence minimiser), and
-three objects: the activation, the estimator (:mod:`rfdsm.estimators`) and the data model
-(:mod:`rfdsm.data`).  Everything is validated once, here, at construction, by the rows of
-the parameter table (:mod:`rfdsm.params`).
+training time ``tau`` (``inf``: the trained-to-convergence minimiser), three objects: the
+activation, the estimator (:mod:`rfdsm.estimators`) and the data model (:mod:`rfdsm.data`),
+and the intrinsic dimension ratio ``psi_d = D/d`` of the data.  Everything is validated once,
+here, at construction, by the rows of the parameter table (:mod:`rfdsm.params`).
 """
 
 from __future__ import annotations
@@ -53,9 +53,16 @@ class Setting:
         How ``B`` is fitted: ``"ridge"`` (``docs/model.md``) or a name given to
         :func:`rfdsm.estimators.register_estimator`; held by content like the activation
         (``setting.estimator_object``), ``setting.estimator`` is the name.
-    data : str or DataModel
-        The law of ``x_0``: ``"isotropic"`` (``N(0, I_d)``) or a name given to
-        :func:`rfdsm.data.register_data` (``setting.data_model``; ``setting.data`` the name).
+    data : str, dict or DataModel
+        The law of ``x_0``: ``"isotropic"`` (``N(0, I_d)``), a covariance spectrum
+        ``"spectrum(w1:v1,w2:v2,...)"`` or ``{"weights": [...], "values": [...]}``
+        (:class:`rfdsm.data.Spectrum`), or a name given to :func:`rfdsm.data.register_data`;
+        ``setting.data`` is the name.
+    psi_d : float in (0, 1]
+        ``D/d``: the data lie on a subspace of dimension ``D`` and follow the data model's law
+        there, 0 on its complement (``docs/model.md``, "Structured data"); ``psi_d = 0.25``
+        with isotropic data is ``x_0 ~ N(0, Pi)``, ``Pi`` the projection on ``d/4``
+        coordinates.  ``setting.data_model`` is the law of ``x_0`` with ``psi_d`` applied.
     """
 
     psi_n: float
@@ -67,6 +74,7 @@ class Setting:
     activation: str = "tanh"
     estimator: str = "ridge"
     data: str = "isotropic"
+    psi_d: float = 1.0
 
     def __post_init__(self):
         # every parameter through its row of the table (rfdsm/params.py), in table order
@@ -76,6 +84,14 @@ class Setting:
                 object.__setattr__(self, "_" + p.name, value)
                 value = value.name
             object.__setattr__(self, p.name, value)
+        model = self._data
+        if self.psi_d != 1.0:
+            if not callable(getattr(model, "restricted", None)):
+                raise ValueError(f"psi_d = {self.psi_d:g} < 1 needs a data model with a "
+                                 f"covariance spectrum (isotropic or spectrum(...)), got data "
+                                 f"model {model.name!r}")
+            model = model.restricted(self.psi_d)
+        object.__setattr__(self, "_data_model", model)
 
     def _objects(self) -> tuple:
         return tuple(getattr(self, "_" + p.name) for p in PARAMS if p.kind == "object")
@@ -101,8 +117,10 @@ class Setting:
 
     @property
     def bayes(self) -> float:
-        """The best possible test error, from the data model (isotropic: ``a^2 = exp(-2t)``)."""
-        return self._data.bayes(self.t)
+        """The best possible test error, from the data model (isotropic: ``a^2 = exp(-2t)``;
+        ``(1/d) tr(a^2 Sigma (a^2 Sigma + h I)^{-1})`` for a covariance, ``psi_d a^2`` on a
+        subspace)."""
+        return self._data_model.bayes(self.t)
 
     @property
     def sigma(self):
@@ -116,8 +134,9 @@ class Setting:
 
     @property
     def data_model(self):
-        """The :class:`rfdsm.data.DataModel` (fixed at construction)."""
-        return self._data
+        """The :class:`rfdsm.data.DataModel` of ``x_0`` (fixed at construction): the data
+        model, restricted to a subspace of dimension ``psi_d d`` when ``psi_d < 1``."""
+        return self._data_model
 
     def sizes(self, d: int) -> tuple[int, int]:
         """``(n, p) = (round(psi_n d), round(psi_p d))`` at dimension ``d``; both must be >= 1."""
@@ -138,6 +157,9 @@ class Setting:
                 f"d = {d} gives n = {n}, p = {p}; d must be large enough that "
                 "round(psi_n d) >= 1 and round(psi_p d) >= 1"
             )
+        check = getattr(self._data_model, "check_size", None)
+        if check is not None:  # e.g. a subspace needs round(psi_d d) >= 1 coordinates
+            check(d)
         return n, p
 
     def replace(self, **changes) -> "Setting":

@@ -30,7 +30,14 @@ SERIES_TOL = 1e-13
 
 def correlations(W, xp=np) -> tuple:
     """``r_i = |w_i|^2/d``, the correlation matrix ``rho_ij = w_i.w_j / (d sqrt(r_i r_j))`` and
-    the largest off-diagonal ``|rho_ij|`` (``xp``: the array namespace of ``W``)."""
+    the largest off-diagonal ``|rho_ij|`` (``xp``: the array namespace of ``W``).
+
+    These are the preactivation variances and correlations of ``w_i.y/sqrt d`` for
+    ``y ~ N(0, I)``.  For ``y ~ N(0, Gamma)`` (data of covariance ``Sigma``,
+    ``Gamma = a^2 Sigma + h I``) pass ``W Gamma^{1/2}``: the preactivation covariance is
+    ``W Gamma W^T / d``, whose variances ``|Gamma^{1/2} w_i|^2/d`` are no longer ~1, so the
+    Hermite coefficients of the series are taken at those (:class:`rfdsm.data.Spectrum`).
+    """
     d = W.shape[1]
     C = W @ W.T / d
     r = xp.diag(C).copy()
