@@ -15,6 +15,7 @@ import pytest
 
 import rfdsm
 from rfdsm import Setting
+from rfdsm.data import subspace
 from rfdsm.estimators import flow_filter, flow_rate, get_estimator, ridge_solve
 from rfdsm.simulate import fit_score, simulate_tau_curve
 from rfdsm.simulate.fit import draw, quadratic
@@ -202,13 +203,16 @@ def test_cli_tau(capsys):
     assert code == 0
     assert json.loads(out)["test"] == pytest.approx(
         rfdsm.simulate(Setting(psi_n=1, psi_p=2, tau=10), 12).test, rel=1e-12)
-    code, _, err = run(["theory", "--psi-n", "1", "--psi-p", "2", "--tau", "10"], capsys)
-    assert code == 2 and "the theory has no equations for finite tau yet" in err
+    code, out, _ = run(["theory", "--psi-n", "1", "--psi-p", "2", "--tau", "10", "--json"],
+                       capsys)
+    assert code == 0  # docs/theory.md Sec. 10
+    assert json.loads(out)["test"] == pytest.approx(
+        rfdsm.theory(Setting(psi_n=1, psi_p=2, tau=10)).test, rel=1e-12)
     code, _, err = run(["simulate", "--psi-n", "1", "--psi-p", "2", "--tau", "0", "--d", "12"],
                        capsys)
     assert code == 2 and "tau" in err
-    with pytest.raises(ValueError, match="finite tau"):
-        rfdsm.theory(Setting(psi_n=1, psi_p=2, tau=5.0))
+    with pytest.raises(ValueError, match="finite tau"):  # not derived for structured data
+        rfdsm.theory(Setting(psi_n=1, psi_p=2, tau=5.0, data=subspace(0.5)))
 
 
 def test_sweep_over_a_log_range_of_tau(tmp_path):
@@ -225,12 +229,12 @@ def test_sweep_over_a_log_range_of_tau(tmp_path):
         assert row.test == pytest.approx(ref.test, rel=1e-12)
 
 
-def test_a_theory_sweep_with_finite_tau_is_refused_when_loaded():
-    from rfdsm.sweep.config import ConfigError, load_config
+def test_a_theory_sweep_with_finite_tau_loads():
+    from rfdsm.sweep.config import load_config
 
-    with pytest.raises(ConfigError, match="no equations for finite tau"):
-        load_config({"sweep": {"evaluators": ["theory"]},
-                     "grid": {"psi_n": 1, "psi_p": [1, 2], "tau": [10.0, math.inf]}})
+    cfg = load_config({"sweep": {"evaluators": ["theory"]},
+                       "grid": {"psi_n": 1, "psi_p": [1, 2], "tau": [10.0, math.inf]}})
+    assert cfg.n_rows["theory"] == 4
     # the simulator takes it
     load_config({"sweep": {"evaluators": ["simulate"]}, "simulate": {"d": 20},
                  "grid": {"psi_n": 1, "psi_p": [1, 2], "tau": [10.0, math.inf]}})
