@@ -1,0 +1,153 @@
+"""``d -> inf`` limits of the diagnostics ``test_emp``, ``beta``, ``bias2``, ``variance``
+(``docs/theory.md``, Sec. 11, eqs. (G1)-(G9)).
+
+They are computed at the fixed point the solver of the setting found (its ``state`` and the
+rule of its last refinement, ``diagnostics["nodes"]``), then once more on the rule of half the
+nodes (or twice, until the change is below ``QUAD_TOL``), so that their own quadrature error
+is known:
+
+* ``beta = -(1/(h d)) tr(B V^T)``: ``psi_p <T/(Sigma + kappa)>/h`` (``m = 1``, (G2)),
+  ``theta psi_p <T/D>/h`` (finite ``m``, (F8)), ``psi_p <T/D>/h`` (``m = inf``, (T14));
+* ``bias2 = (1 - beta)^2`` and ``variance = score - bias2`` ((G3));
+* ``test_emp``: ``train`` for ``m = inf`` ((G4)); for finite ``m`` (``m = 1`` included) eq. (G8),
+  the derivative in a source ``eta`` carried by an extra, shared column of every block.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from .common import ge_spectrum, ratio
+
+__all__ = ["limits", "finite_m_values", "QUAD_TOL"]
+
+#: Relative change between two rules below which a diagnostic is resolved (that of the errors).
+QUAD_TOL = 1e-9
+_MAX_NODES = 12800
+
+
+def finite_m_values(sys, x, h: float) -> dict:
+    """``test_emp``, ``beta`` and the pieces of eqs. (F8)-(F11) and (G5)-(G8) at the solution
+    ``x = (omega_s, omega_i)`` of eq. (F4) (``sys``: :class:`rfdsm.theory.finite_m._System`)."""
+    sp, r, psi_p, m, c1 = sys.sp, sys.r, sys.psi_p, sys.m, sys.c1
+    _, J, (alpha, theta, g_alpha, g_theta, D, cD, sD) = sys.evaluate(x)
+    w = sp.w
+    tD = ratio(sp.T, D)
+    k1 = theta * psi_p * float(np.dot(w, tD))  # (F8): tr(K R V^T)/d
+    th2 = theta * theta
+    rhs = np.array([r * th2 * float(np.dot(w, cD * tD)),
+                    r * th2 * float(np.dot(w, sD * tD)) + sys.inv_n * (1.0 - 2.0 * k1)])  # (F10)
+    CC, CS, SS = (r * float(np.dot(w, u * v)) for u, v in ((cD, cD), (cD, sD), (sD, sD)))
+    ws, wi = float(x[0]), float(x[1])
+    # (G6): the source's direct effect on the weights, then (G7): through omega
+    pa, pt = (c1 + wi) ** 2 * alpha * alpha, m * ws * ws * alpha * alpha
+    try:
+        dx = np.linalg.solve(J, rhs)
+        om = np.linalg.solve(J, -np.array([CC * pa + CS * pt, CS * pa + SS * pt]))
+    except np.linalg.LinAlgError:  # only at a divergence
+        return {"test_emp": math.nan, "beta": k1 / h, "k1": k1}
+    dE = float(g_alpha @ dx) * sp.C + float(g_theta @ dx) * sp.Sc - th2 * sp.T
+    k3_sc = -psi_p * float(np.dot(w, sD * ratio(dE, D)))  # (F11) with Psi = Sc
+    a_p, t_p = pa + float(g_alpha @ om), pt + float(g_theta @ om)
+    shared = t_p * (1.0 - 2.0 * k1) + th2 * psi_p * float(np.dot(w, tD * (a_p * cD + t_p * sD)))
+    return {"test_emp": 1.0 + shared + k3_sc - 2.0 * k1, "beta": k1 / h, "k1": k1,
+            "shared": shared, "k3_sc": k3_sc}  # (G8)
+
+
+def _finite_m_at(setting, nodes, warm):
+    """``(values, state)`` on the rule of ``nodes``, the fixed point polished from ``warm``."""
+    from . import finite_m as fm
+
+    eqs = fm.FiniteMEquations(setting, 1e-13, 200)
+    sp = ge_spectrum(setting, nodes)
+    early = eqs.prepare(sp)
+    if early is not None:  # the ridgeless interpolation threshold: test_emp diverges as test
+        return {"test_emp": math.inf, "beta": math.nan}, None
+    system = fm._System(sp, setting, eqs.above)
+    x, *_ = fm._solve(system, eqs._start(warm), 1e-13, 200)
+    return finite_m_values(system, x, setting.h), eqs.state(x)
+
+
+def _m1_beta(setting, nodes, kappa):
+    """(G2): ``beta = psi_p <T/(Sigma + kappa)>/h`` with ``kappa`` of eq. (T8) on the rule."""
+    from .m1 import _solve_kappa
+
+    sp = ge_spectrum(setting, nodes)
+    kappa, *_ = _solve_kappa(sp, setting.psi_p / setting.psi_n, setting.lam, kappa, 1e-13, 100)
+    return setting.psi_p * float(np.dot(sp.w, ratio(sp.T, sp.Sigma + kappa))) / setting.h, kappa
+
+
+def _refined(evaluate, nodes):
+    """``evaluate(nodes, warm) -> (values, warm)`` on the rule of ``nodes`` and on a neighbour
+    rule (half, then doubling), until ``test_emp`` and ``beta`` agree to ``QUAD_TOL``:
+    ``(values, change)``."""
+    cur, warm = evaluate(nodes, None)
+    other, _ = evaluate(max(nodes // 2, 50), warm)
+    err = _change(cur, other)
+    while err > QUAD_TOL and nodes < _MAX_NODES:
+        nodes *= 2
+        nxt, warm = evaluate(nodes, warm)
+        err, cur = _change(nxt, cur), nxt
+    return cur, err
+
+
+def _change(a, b) -> float:
+    out = 0.0
+    for k in ("test_emp", "beta"):
+        x, y = a[k], b[k]
+        if math.isnan(x) and math.isnan(y) or x == y:
+            continue
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return math.inf
+        out = max(out, abs(x - y) / max(abs(x), 1e-6))
+    return out
+
+
+@lru_cache(maxsize=512)
+def _limits(setting, state, nodes, train, score):
+    if setting.m == math.inf:
+        # (G4): the noise average on the training points is the m = inf training loss itself
+        beta_of = _minf_beta(setting)
+        vals, err = _refined(beta_of, nodes)
+        vals = {"test_emp": train, "beta": vals["beta"]}
+    else:
+        warm = state if setting.m != 1 else None
+
+        def at(nodes_, warm_):
+            out, st = _finite_m_at(setting, nodes_, warm_ if warm_ is not None else warm)
+            if setting.m == 1:  # beta from the m = 1 solver's kappa (G2), the same limit
+                out["beta"], _ = _m1_beta(setting, nodes_, state)
+            return out, st
+
+        vals, err = _refined(at, nodes)
+    beta = vals["beta"]
+    bias2 = (1.0 - beta) ** 2 if math.isfinite(beta) else math.nan
+    variance = score - bias2 if math.isfinite(score) else math.inf
+    return {"test_emp": float(vals["test_emp"]), "beta": float(beta), "bias2": float(bias2),
+            "variance": float(variance), "quadrature_error": float(err)}
+
+
+def _minf_beta(setting):
+    from . import minf
+
+    def at(nodes, warm):
+        sp = ge_spectrum(setting, nodes)
+        eqs = minf.MinfEquations(setting, 1e-13, 100)
+        fp = eqs.solve(sp, warm)
+        _, _, info = eqs.errors(sp, fp.x)
+        return {"test_emp": 0.0, "beta": info["trQT_over_d"] / setting.h}, fp.x  # (T14)
+    return at
+
+
+def limits(setting, result) -> dict:
+    """``{"test_emp", "beta", "bias2", "variance", "quadrature_error"}`` for the theory
+    :class:`rfdsm.Result` ``result`` of ``setting`` (its fixed point and rule)."""
+    diag = result.diagnostics
+    state = diag.get("state")
+    if isinstance(state, list):
+        state = tuple(state)
+    nodes = int(diag.get("nodes", 400))
+    return _limits(setting, state, nodes, float(result.train), float(result.score))
