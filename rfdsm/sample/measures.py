@@ -1,0 +1,140 @@
+"""What says whether generated points generalise (``docs/sampling.md``, Sec. 3).
+
+* :func:`nn_ratios`: ``|x - x^(1)| / |x - x^(2)|`` per generated point, ``x^(1)``, ``x^(2)`` its
+  nearest and second-nearest training points; :func:`memorised_fraction` the fraction below a
+  threshold (1/3: Bonnaire, Urfin, Biroli & Mezard 2025, eq. 6), :func:`bootstrap_interval`
+  its percentile interval over resamplings of the generated points;
+* :func:`frechet` the squared 2-Wasserstein distance per dimension between the Gaussian fit of
+  the generated points and the target Gaussian, :func:`frechet_floor` its value for exact
+  samples of the same size (the sampling bias);
+* :func:`prior_kl` and :func:`kl_bound`: the Girsanov bound on the KL divergence per
+  dimension from the score errors integrated over the sampler's time steps.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["nn_ratios", "memorised_fraction", "bootstrap_interval", "frechet",
+           "frechet_floor", "prior_kl", "kl_bound", "score_error_mc"]
+
+_BLOCK = 2048
+
+
+def nn_ratios(samples: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """``|x - x^(1)| / |x - x^(2)|`` for each row ``x`` of ``samples`` (needs >= 2 training
+    points).  Squared distances come from ``|x|^2 + |x_nu|^2 - 2 x.x_nu``, clipped at 0; the
+    two smallest are then recomputed directly, so that a near-copy of a training point does
+    not lose its distance to the cancellation."""
+    n = train.shape[0]
+    if n < 2:
+        raise ValueError(f"the nearest-neighbour ratio needs at least 2 training points, got "
+                         f"n = {n}")
+    sq = np.einsum("ij,ij->i", train, train)
+    out = np.empty(samples.shape[0])
+    for lo in range(0, samples.shape[0], _BLOCK):
+        xb = samples[lo:lo + _BLOCK]
+        D = sq[None, :] - 2.0 * (xb @ train.T)
+        two = np.argpartition(D, 1, axis=1)[:, :2]
+        d1 = np.linalg.norm(xb - train[two[:, 0]], axis=1)
+        d2 = np.linalg.norm(xb - train[two[:, 1]], axis=1)
+        near, far = np.minimum(d1, d2), np.maximum(d1, d2)
+        out[lo:lo + _BLOCK] = np.divide(near, far, out=np.zeros_like(near), where=far > 0)
+    return out
+
+
+def memorised_fraction(ratios: np.ndarray, threshold: float) -> float:
+    """The fraction of generated points whose ratio is below ``threshold``."""
+    return float(np.mean(ratios < threshold))
+
+
+def bootstrap_interval(ratios: np.ndarray, threshold: float, n_boot: int,
+                       rng: np.random.Generator, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of ``f_mem`` over ``n_boot`` resamplings (with replacement) of the
+    generated points.  Resampling ``N`` points with ``k`` memorised ones gives a
+    ``Binomial(N, k/N)`` count, which is drawn directly: the same bootstrap distribution
+    without forming the resamples.  It measures the spread from the finite number of
+    generated points only (not from the training set or ``W``: those are seeds); with
+    ``f_mem = 0`` or ``1`` it has zero width."""
+    N = ratios.size
+    f = memorised_fraction(ratios, threshold)
+    boot = rng.binomial(N, f, size=n_boot) / N
+    lo, hi = np.percentile(boot, [50.0 * (1.0 - level), 50.0 * (1.0 + level)])
+    return float(lo), float(hi)
+
+
+def _sym_sqrt(S: np.ndarray) -> np.ndarray:
+    lam, Q = np.linalg.eigh(S)
+    return (Q * np.sqrt(np.maximum(lam, 0.0))) @ Q.T
+
+
+def frechet(samples: np.ndarray, cov=None) -> float:
+    """``W_2^2(N(m, C), N(0, Sigma)) / d`` with ``m``, ``C`` the mean and covariance
+    (``ddof = 1``) of the rows of ``samples``:
+
+        (1/d) [ |m|^2 + tr C + tr Sigma - 2 tr (Sigma^{1/2} C Sigma^{1/2})^{1/2} ],
+
+    the square roots through symmetric eigendecompositions (``cov`` None: ``Sigma = I``,
+    where the trace term is ``sum_i sqrt(lambda_i(C))``)."""
+    N, d = samples.shape
+    m = samples.mean(axis=0)
+    Xc = samples - m
+    C = (Xc.T @ Xc) / (N - 1)
+    if cov is None:
+        root = np.sqrt(np.maximum(np.linalg.eigvalsh(C), 0.0)).sum()
+        tr_sigma = float(d)
+    else:
+        R = _sym_sqrt(cov)
+        root = np.sqrt(np.maximum(np.linalg.eigvalsh(R @ C @ R), 0.0)).sum()
+        tr_sigma = float(np.trace(cov))
+    return float((m @ m + np.trace(C) + tr_sigma - 2.0 * root) / d)
+
+
+def frechet_floor(N: int, d: int, cov, rng: np.random.Generator,
+                  reps: int = 20) -> tuple[float, float]:
+    """Mean and standard deviation of :func:`frechet` over ``reps`` sets of ``N`` exact draws
+    of ``N(0, Sigma)``: the value a perfect sampler shows.  For ``Sigma = I`` and ``d << N`` it
+    is about ``1/N + d/(4N)`` (the mean's ``|m|^2/d`` and the Marchenko-Pastur spread of the
+    sample covariance's eigenvalues, ``E sqrt(lambda) ~ 1 - d/(8N)``)."""
+    R = None if cov is None else _sym_sqrt(cov)
+    vals = []
+    for _ in range(reps):
+        z = rng.standard_normal((N, d))
+        vals.append(frechet(z if R is None else z @ R, cov))
+    vals = np.array(vals)
+    return float(vals.mean()), float(vals.std(ddof=1)) if reps > 1 else 0.0
+
+
+def prior_kl(T: float, d: int, cov=None) -> float:
+    """``KL(p_T || N(0, I)) / d`` for Gaussian data: ``p_T = N(0, a_T^2 Sigma + h_T I)``, so
+    ``(1/2d) sum_i (l_i - 1 - log l_i)`` over its eigenvalues ``l_i`` (0 for ``Sigma = I``)."""
+    if cov is None:
+        return 0.0
+    a2 = math.exp(-2.0 * T)
+    lam = a2 * np.linalg.eigvalsh(cov) - math.expm1(-2.0 * T)
+    return float(0.5 * np.sum(lam - 1.0 - np.log(lam)) / d)
+
+
+def kl_bound(errors, taus: np.ndarray, idx: np.ndarray, prior: float = 0.0) -> float:
+    """``KL / d <= KL(p_T || N(0, I))/d + sum_j (t_j - t_{j+1}) e_{k(j)}``: the Girsanov bound
+    for the continuous reverse SDE driven by the score of step ``j``'s grid time ``k(j)`` on
+    ``[t_{j+1}, t_j]``, with ``e_k = (1/d) E|s_k - s*|^2`` (``docs/sampling.md``, eq. (S5)).
+    None when the errors are not available (or not finite)."""
+    if errors is None:
+        return None
+    e = np.asarray(errors, dtype=float)[idx]
+    if not np.all(np.isfinite(e)):
+        return None
+    return float(prior + np.sum((taus[:-1] - taus[1:]) * e))
+
+
+def score_error_mc(score, k: int, t: float, data_model, d: int, n_mc: int,
+                   true_score, rng: np.random.Generator) -> float:
+    """Monte Carlo ``(1/d) E|s(y) - s*(y)|^2`` over ``n_mc`` fresh ``y = a x_0 + sqrt(h) eps``
+    at grid time ``t`` (for scores without an exact error, the empirical one)."""
+    a, h = math.exp(-t), -math.expm1(-2.0 * t)
+    y = a * data_model.sample(n_mc, d, rng) + math.sqrt(h) * rng.standard_normal((n_mc, d))
+    diff = score(k, y) - true_score(k, y)
+    return float(np.einsum("ij,ij->", diff, diff) / (n_mc * d))

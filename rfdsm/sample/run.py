@@ -1,0 +1,141 @@
+"""One sampling run: scores on the grid, the reverse process, the measures (docs/sampling.md)."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+
+from . import measures, sampler, scores
+from .record import SampleResult
+
+__all__ = ["run", "build_scores", "theory_errors"]
+
+
+def _stream(seed, name):
+    from . import _stream as stream
+
+    return stream(seed, name)
+
+
+def build_scores(setting, d: int, seed: int, kind: str, grid, cov, block_bytes=None,
+                 chunk=None):
+    """``(scores, training points)`` of one seed: the grid score of ``kind`` and the ``x_nu``
+    (the same draw as :func:`rfdsm.simulate` for every kind)."""
+    if kind == "rf":
+        sc = scores.fit_rf_scores(setting, d, seed, grid, block_bytes=block_bytes, chunk=chunk)
+        return sc, sc.training
+    from ..simulate import fit as _fit
+
+    n, p = setting.sizes(d)
+    X = _fit.draw(n, p, d, seed, setting.data_model).X
+    if kind == "true":
+        return scores.TrueScores(grid, cov), X
+    return scores.EmpiricalScores(grid, X), X
+
+
+def theory_errors(setting, grid):
+    """``(score errors, converged, note)`` of :func:`rfdsm.theory` at each grid time, or
+    ``(None, None, reason)`` where the theory has no equations for the setting."""
+    from ..theory import solver_for, theory_curve
+
+    try:
+        solver_for(setting)
+    except ValueError as exc:
+        return None, None, str(exc)
+    results = theory_curve([setting.replace(t=float(t)) for t in grid])
+    bad = [float(r.setting.t) for r in results if not r.converged]
+    note = f"not converged at t = {bad}" if bad else "ok"
+    return [r.score for r in results], not bad, note
+
+
+def _empirical_errors(sc, setting, d, seed, cov):
+    """Monte Carlo score errors of the empirical score at each grid time."""
+    from . import SCORE_MC
+
+    rng = _stream(seed, "score_mc")
+    true = scores.TrueScores(sc.times, cov)
+    return [measures.score_error_mc(sc, k, float(t), setting.data_model, d, SCORE_MC, true,
+                                    rng) for k, t in enumerate(sc.times)]
+
+
+def _target(cov, t):
+    """Covariance of the noised data law at ``t`` (None: the identity, ``a^2 + h = 1``)."""
+    if cov is None:
+        return None
+    a2 = math.exp(-2.0 * t)
+    return a2 * cov - math.expm1(-2.0 * t) * np.eye(cov.shape[0])
+
+
+def _measures(x, X, sc, setting, d, seed, opts, cov, taus, idx) -> dict:
+    """Memorisation, Frechet distance and KL bound of the generated points ``x``."""
+    from . import FLOOR_REPS
+
+    ratios = measures.nn_ratios(x, X)
+    target = _target(cov, opts["t_min"])
+    floor, floor_sd = measures.frechet_floor(x.shape[0], d, target, _stream(seed, "floor"),
+                                             FLOOR_REPS)
+    prior = measures.prior_kl(opts["T"], d, cov)
+    errors = (sc.errors if opts["score"] != "empirical"
+              else _empirical_errors(sc, setting, d, seed, cov))
+    return {"ratios": ratios, "f_mem": measures.memorised_fraction(ratios, opts["threshold"]),
+            "f_mem_ci": measures.bootstrap_interval(ratios, opts["threshold"],
+                                                    opts["n_bootstrap"],
+                                                    _stream(seed, "bootstrap")),
+            "frechet": measures.frechet(x, target), "frechet_floor": floor,
+            "frechet_floor_sd": floor_sd, "prior_kl": prior,
+            "kl_bound": measures.kl_bound(errors, taus, idx, prior),
+            "score_errors": None if errors is None else tuple(float(e) for e in errors)}
+
+
+def _theory(setting, opts, grid, taus, idx, prior) -> dict:
+    """The theory's score errors on the grid and their KL bound (RF runs that ask for it)."""
+    if opts["score"] != "rf" or not opts["theory"]:
+        return {"kl_bound_theory": None, "score_errors_theory": None,
+                "theory_converged": None}, "not asked"
+    err, conv, note = theory_errors(setting, grid)
+    return {"kl_bound_theory": None if err is None else measures.kl_bound(err, taus, idx, prior),
+            "score_errors_theory": None if err is None else tuple(float(e) for e in err),
+            "theory_converged": conv}, note
+
+
+def run(setting, d: int, seed: int, opts: dict, block_bytes=None, chunk=None) -> SampleResult:
+    """The run of :func:`rfdsm.sample` once its arguments are checked."""
+    t0 = time.perf_counter()
+    n, p = setting.sizes(d)
+    grid = np.array(opts["times"])
+    cov = scores.target_covariance(setting.data_model, d)
+    if cov is None and setting.data_model.name != "isotropic":
+        warnings.warn(f"data model {setting.data_model.name!r} offers no covariance(d): the "
+                      "true score and the Frechet target take Sigma = I", RuntimeWarning,
+                      stacklevel=3)
+    sc, X = build_scores(setting, d, seed, opts["score"], grid, cov, block_bytes, chunk)
+    t1 = time.perf_counter()
+    taus = sampler.step_times(opts["t_min"], opts["T"], opts["steps"], opts["schedule"])
+    idx = sampler.grid_indices(taus[:-1], grid)
+    rng = _stream(seed, "sampler")
+    x = rng.standard_normal((opts["n_samples"], d))
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread: the per-step products (n_samples x d x p) are small, and a second
+    # thread measured slower at every size tried (p = 320 ... 6400; docs/sampling.md, Sec. 5)
+    with threadpool_limits(1, user_api="blas"):
+        sampler.reverse(sc, x, taus, idx, opts["method"], rng)
+    t2 = time.perf_counter()
+    meas = _measures(x, X, sc, setting, d, seed, opts, cov, taus, idx)
+    t3 = time.perf_counter()
+    th, note = _theory(setting, opts, grid, taus, idx, meas["prior_kl"])
+    t4 = time.perf_counter()
+    diag = {**sc.info, "time_scores": t1 - t0, "time_sampling": t2 - t1,
+            "time_measures": t3 - t2, "time_theory": t4 - t3, "theory": note,
+            "grid_used": sorted({int(k) for k in idx})}
+    if opts["score"] == "rf":
+        diag["test_errors"] = [float(v) for v in sc.tests]
+    return SampleResult(
+        setting=setting, d=d, n=n, p=p, seed=seed, score=opts["score"], method=opts["method"],
+        schedule=opts["schedule"], n_samples=opts["n_samples"], t_min=opts["t_min"],
+        T=opts["T"], steps=opts["steps"], times=tuple(opts["times"]),
+        threshold=opts["threshold"], samples=x, training=X, **meas, **th,
+        wall_time=time.perf_counter() - t0, diagnostics=diag)

@@ -1,0 +1,210 @@
+"""Scores over diffusion time: the fitted RF score at every time of a grid, and two references.
+
+A *grid score* holds a grid ``t_1 < ... < t_K`` and evaluates ``s(y, t_k)`` on the rows of
+``y`` for a grid index ``k`` (``docs/sampling.md``, Sec. 1):
+
+* :func:`fit_rf_scores`: one RF score per grid time, all with the ``W``, the training points
+  and (finite ``m``) the noise samples of one seed, so that the fit at ``t_k`` is the fit of
+  :func:`rfdsm.simulate.fit_score` for ``setting.replace(t=t_k)``; only what depends on ``t``
+  (the training moments, the solve) is redone per time;
+* :class:`TrueScores`: ``s*(y, t) = -(a^2 Sigma + h I)^{-1} y`` (``-y`` for isotropic data);
+* :class:`EmpiricalScores`: the exact score of the noised empirical law
+  ``(1/n) sum_nu N(a x_nu, h I)``, ``s(y) = (sum_nu w_nu a x_nu - y) / h`` with softmax weights
+  computed with the maximum subtracted (logsumexp), so that no weight under- or overflows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+__all__ = ["GridScore", "RFScores", "TrueScores", "EmpiricalScores", "fit_rf_scores",
+           "target_covariance", "ROW_BLOCK"]
+
+#: Rows of ``y`` per block when evaluating a score (bounds the ``rows x p`` feature block).
+ROW_BLOCK = 4096
+
+
+def _a_h(t: float) -> tuple[float, float]:
+    return math.exp(-t), -math.expm1(-2.0 * t)
+
+
+def target_covariance(data_model, d: int):
+    """``Sigma`` (d x d) of the data model, or None for the identity.
+
+    A data model offers its covariance by a method ``covariance(d) -> (d x d) array``, or, for
+    one whose ``Sigma`` is diagonal (``rfdsm.data.Spectrum``), ``eigenvalues(d)``; one that
+    offers neither (the isotropic model) is taken as ``Sigma = I``."""
+    cov = getattr(data_model, "covariance", None)
+    if cov is None:
+        eig = getattr(data_model, "eigenvalues", None)
+        return None if eig is None else np.diag(np.asarray(eig(d), dtype=float))
+    S = np.asarray(cov(d), dtype=float)
+    if S.shape != (d, d):
+        raise ValueError(f"data model {data_model.name!r}: covariance({d}) has shape {S.shape}, "
+                         f"expected ({d}, {d})")
+    return S
+
+
+class GridScore:
+    """Base class: ``times`` (increasing), ``kind``, ``errors`` (per-time score error
+    ``1/d E|s - s*|^2`` under the noised data law, or None where not computed), ``info``."""
+
+    kind = ""
+
+    def __init__(self, times, errors=None, info=None):
+        self.times = np.asarray(times, dtype=float)
+        self.errors = None if errors is None else np.asarray(errors, dtype=float)
+        self.info = dict(info or {})
+
+    def __call__(self, k: int, y: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class RFScores(GridScore):
+    """The fitted RF scores: ``s_k(y) = B_k phi(y) / sqrt(h_k) = -phi(y)^T K_k / sqrt(h_k)``,
+    ``phi(y) = sigma(W y / sqrt d)`` (``docs/model.md``)."""
+
+    kind = "rf"
+
+    def __init__(self, times, act, W, Ks, hs, errors, tests, info, training):
+        super().__init__(times, errors, info)
+        self.act = act
+        self.Wt = np.ascontiguousarray(W.T) / math.sqrt(W.shape[1])  # d x p, 1/sqrt(d) folded in
+        # -K_k / sqrt(h_k): one product per evaluation
+        self.readouts = [np.ascontiguousarray(-K / math.sqrt(h)) for K, h in zip(Ks, hs)]
+        self.tests = np.asarray(tests, dtype=float)
+        self.training = training  # n x d: the training points x_nu of this seed
+
+    def __call__(self, k, y):
+        out = np.empty_like(y)
+        R = self.readouts[k]
+        for lo in range(0, y.shape[0], ROW_BLOCK):
+            F = np.ascontiguousarray(y[lo:lo + ROW_BLOCK] @ self.Wt)
+            self.act.apply_(F)
+            out[lo:lo + ROW_BLOCK] = F @ R
+        return out
+
+
+class TrueScores(GridScore):
+    """``s*(y, t_k) = -(a_k^2 Sigma + h_k I)^{-1} y``; ``cov`` None means ``Sigma = I``, where
+    ``a^2 + h = 1`` makes it ``-y`` at every time."""
+
+    kind = "true"
+
+    def __init__(self, times, cov=None):
+        super().__init__(times, np.zeros(len(times)), {})
+        self.mats = None
+        if cov is not None:
+            lam, Q = np.linalg.eigh(cov)
+            self.mats = []
+            for t in self.times:
+                a, h = _a_h(t)
+                self.mats.append((Q / (a * a * lam + h)) @ Q.T)
+
+    def __call__(self, k, y):
+        return -y if self.mats is None else -(y @ self.mats[k])
+
+
+class EmpiricalScores(GridScore):
+    """The exact score of ``(1/n) sum_nu N(a x_nu, h I)`` at each grid time.
+
+    ``s(y) = (a sum_nu w_nu(y) x_nu - y) / h``, ``w = softmax(l)`` with
+    ``l_nu = (a y.x_nu - a^2 |x_nu|^2 / 2) / h`` (``-|y - a x_nu|^2/(2h)`` up to a term common
+    to all ``nu``); the largest ``l_nu`` is subtracted before exponentiating."""
+
+    kind = "empirical"
+
+    def __init__(self, times, X, errors=None):
+        super().__init__(times, errors, {})
+        self.X = np.asarray(X, dtype=float)
+        self.sq = np.einsum("ij,ij->i", self.X, self.X)
+
+    def __call__(self, k, y):
+        a, h = _a_h(self.times[k])
+        out = np.empty_like(y)
+        for lo in range(0, y.shape[0], ROW_BLOCK):
+            yb = y[lo:lo + ROW_BLOCK]
+            logits = (a * (yb @ self.X.T) - 0.5 * a * a * self.sq[None, :]) / h
+            logits -= logits.max(axis=1, keepdims=True)
+            w = np.exp(logits)
+            w /= w.sum(axis=1, keepdims=True)
+            out[lo:lo + ROW_BLOCK] = (a * (w @ self.X) - yb) / h
+        return out
+
+
+def _moments(st, dr, corr, block_bytes, chunk):
+    """Training moments of ``st`` for the draw ``dr`` (the same ``W``, points and noise
+    streams at every time: finite ``m`` redraws the noise from ``dr.noise_seed``)."""
+    from ..simulate import fit as _fit
+
+    a, h = st.a, st.h
+    if st.m == math.inf:
+        return _fit.noise_averaged_moments(st.sigma, dr, a, h, block_bytes, corr)
+    return _fit.finite_m_moments(st.sigma, dr, int(st.m), a, h, block_bytes, chunk)
+
+
+def _population(st, W, corr, cache):
+    """The population moments at ``st.t``.  Isotropic data: ``y ~ N(0, I)`` at every time, so
+    ``U_pop`` does not depend on ``t`` and ``V_pop`` is ``sqrt(h)`` times its value at
+    ``h = 1`` (``rfdsm.simulate.fit.population_moments``): formed once, scaled per time."""
+    from ..data import Isotropic
+    from ..simulate.fit import Moments
+
+    model = st.data_model
+    if type(model) is not Isotropic:
+        return model.population_moments(st.sigma, W, st.h, corr)
+    if "pop" not in cache:
+        cache["pop"] = model.population_moments(st.sigma, W, 1.0, corr)
+    pop = cache["pop"]
+    return Moments(pop.S, math.sqrt(st.h) * pop.C, pop.noise_sq, pop.info)
+
+
+def fit_rf_scores(setting, d: int, seed: int, times, *, block_bytes=None, chunk=None) -> RFScores:
+    """One RF score per time of ``times`` (increasing), for ``setting`` with its ``t``
+    replaced by each time (its ``m``, ``lam``, ``tau``, activation, estimator, data model
+    kept), from one draw of ``W`` and the training set (``rfdsm.simulate.fit.draw`` of
+    ``seed``) and one set of feature correlations.
+
+    Per time: the training moments, the estimator's solve, and the exact population score
+    and test errors (the registered metrics ``score`` and ``test`` on the fit)."""
+    from ..metrics import get_metric
+    from ..simulate import fit as _fit
+    from ..simulate.threads import THREADS
+
+    n, p = setting.sizes(d)
+    bb = block_bytes or _fit.DEFAULT_BLOCK_BYTES
+    score_m, test_m = get_metric("score"), get_metric("test")
+    t0 = time.perf_counter()
+    timing = {"time_draw": 0.0, "time_moments": 0.0, "time_solve": 0.0, "time_population": 0.0}
+    Ks, errs, tests, cache = [], [], [], {}
+    with THREADS.blas("fit", p):
+        dr = _fit.draw(n, p, d, seed, setting.data_model)
+        corr = _fit.HOST.correlations(dr.W)
+        timing["time_draw"] = time.perf_counter() - t0
+        solve_op = "solve" if setting.m != math.inf else "solve after series"
+        for t in times:
+            st = setting.replace(t=float(t))
+            t1 = time.perf_counter()
+            mom = _moments(st, dr, corr, bb, chunk)
+            t2 = time.perf_counter()
+            with THREADS.blas(solve_op, p):
+                K = st.estimator_object.solve(mom.S, mom.C, st, _fit.HOST)
+            t3 = time.perf_counter()
+            with THREADS.blas("population", p):
+                pop = _population(st, dr.W, corr, cache)
+                q = _fit.quadratic(K, pop)
+            fitted = _fit.FittedScore(st, int(d), int(seed), dr.W, K, mom, pop, dr,
+                                      _fit.HOST, q, dict(mom.info))
+            errs.append(float(score_m.simulate(fitted)))
+            tests.append(float(test_m.simulate(fitted)))
+            Ks.append(K)
+            t4 = time.perf_counter()
+            timing["time_moments"] += t2 - t1
+            timing["time_solve"] += t3 - t2
+            timing["time_population"] += t4 - t3
+    info = {**timing, "time_fits": time.perf_counter() - t0, "n": n, "p": p}
+    hs = [_a_h(float(t))[1] for t in times]
+    return RFScores(times, setting.sigma, dr.W, Ks, hs, errs, tests, info, dr.X)
