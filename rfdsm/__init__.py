@@ -17,7 +17,7 @@ from .setting import Setting
 from .simulate import simulate
 
 __all__ = [
-    "__version__", "Setting", "Result", "ERRORS", "simulate", "theory", "load_results",
+    "__version__", "Setting", "Result", "ERRORS", "simulate", "theory", "sample", "load_results",
     "Activation", "register_activation", "get_activation", "registered_activations",
 ]
 
@@ -30,4 +30,7 @@ def __getattr__(name):
     if name == "load_results":
         from .sweep import load_results
         return load_results
+    if name == "sample":  # the subpackage, callable: rfdsm.sample(setting, d=...)
+        import importlib
+        return importlib.import_module(".sample", __name__)
     raise AttributeError(f"module 'rfdsm' has no attribute {name!r}")

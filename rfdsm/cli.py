@@ -27,6 +27,8 @@ EXTERNAL = (
     ("plot", "rfdsm.plots", "draw learning curves and phase diagrams from a sweep directory"),
     ("spectrum", "rfdsm.theory.spectrum_cli",
      "limiting eigenvalue density of the training Gram K of one setting"),
+    ("sample", "rfdsm.sample.cli",
+     "generate points with the fitted RF score; memorised fraction, Frechet distance, KL bound"),
 )
 
 
@@ -130,10 +132,17 @@ def print_result(res, as_json: bool) -> None:
     m = "inf" if st.m == math.inf else st.m
     print(f"{res.evaluator}: psi_n={st.psi_n:g} psi_p={st.psi_p:g} m={m} t={st.t:g} "
           f"lam={st.lam:g}" + (f" tau={st.tau:g}" if st.tau != math.inf else "")
-          + f" activation={st.activation}" + (f" d={res.d}" if res.d else ""))
+          + f" activation={st.activation}"
+          + (f" data={st.data}" if st.data != "isotropic" else "")
+          + (f" psi_d={st.psi_d:g}" if st.psi_d != 1 else "") + (f" d={res.d}" if res.d else ""))
     for k in ("train", "test", "score"):
         print(f"  {k:6s} {_fmt(getattr(res, k), getattr(res, k + '_se'))}")
-    print(f"  bayes  {st.bayes:.6g}  (a^2 = exp(-2t))")
+    for k, v in res.metrics.items():
+        if not k.endswith("_se"):
+            print(f"  {k:6s} {_fmt(v, _finite_or_none(res.metrics.get(k + '_se')))}")
+    for k, why in res.diagnostics.get("metrics_without_limit", {}).items():
+        print(f"  {k:6s} -  ({why})")
+    print(f"  bayes  {st.bayes:.6g}")
     diag = res.diagnostics
     if "test_mc" in diag:
         print(f"  Monte Carlo on {diag['mc_samples']} samples: test "
@@ -150,8 +159,37 @@ def print_result(res, as_json: bool) -> None:
     print(f"  wall time {res.wall_time:.3g} s")
 
 
+def metric_names(text):
+    """``--metrics``: registered metric names, comma-separated; ``diagnostics`` stands for
+    ``test_emp, beta, bias2, variance`` (docs/model.md)."""
+    from .diagnostics import DIAGNOSTICS
+    from .metrics import registered_metrics
+
+    names = []
+    for name in (x.strip() for x in text.split(",")):
+        names.extend(DIAGNOSTICS if name == "diagnostics" else [name] if name else [])
+    known = registered_metrics()
+    for name in names:
+        if name not in known:
+            raise argparse.ArgumentTypeError(
+                f"unknown metric {name!r} (registered: {', '.join(known)}, or diagnostics)")
+    if not names:
+        raise argparse.ArgumentTypeError("expected at least one metric name")
+    return tuple(dict.fromkeys(names))
+
+
+def _add_metrics_argument(p) -> None:
+    p.add_argument("--metrics", type=metric_names, default=None, metavar="NAME[,NAME...]",
+                   help="also compute these registered metrics, e.g. test_emp,bias2,variance "
+                        "(or diagnostics: test_emp, beta, bias2, variance)")
+
+
 def _finite_or_none(x):
     return x if x is not None and math.isfinite(x) else None
+
+
+def _metrics_kwargs(args) -> dict:
+    return {} if args.metrics is None else {"metrics": args.metrics}
 
 
 def _cmd_simulate(args) -> int:
@@ -164,7 +202,8 @@ def _cmd_simulate(args) -> int:
         raise UsageError(str(exc)) from None
     try:
         res = simulate(setting, d=args.d, seed=args.seed, n_seeds=args.seeds, mc_test=args.mc_test,
-                       backend=args.backend, dtype=args.dtype, skip_failed=args.skip_failed)
+                       backend=args.backend, dtype=args.dtype, skip_failed=args.skip_failed,
+                       **_metrics_kwargs(args))
     except ValueError as exc:  # e.g. --backend gpu without CuPy or a CUDA device
         raise UsageError(str(exc).replace("skip_failed=True (CLI: --skip-failed)",
                                           "--skip-failed")) from None
@@ -176,7 +215,7 @@ def _cmd_theory(args) -> int:
     from .theory import theory
 
     try:
-        res = theory(setting_from_args(args))
+        res = theory(setting_from_args(args), **_metrics_kwargs(args))
     except ValueError as exc:  # e.g. an activation outside the theory's assumptions
         raise UsageError(str(exc)) from None
     print_result(res, args.json)
@@ -221,12 +260,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="cpu (default) or gpu (needs CuPy and a CUDA device)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                    help="precision of the dense products (float32: faster, ~1e-7 relative)")
+    _add_metrics_argument(p)
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("theory", help="asymptotic (d -> inf) errors of one setting",
                        epilog=EXIT_STATUS)
     add_setting_arguments(p)
+    _add_metrics_argument(p)
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=_cmd_theory)
 

@@ -70,6 +70,19 @@ def check_int(value, where: str, low: int) -> int:
     return value
 
 
+def parse_dims(section: dict, where: str, what: str) -> list[int]:
+    """The ``d`` of an evaluator's TOML section: one integer >= 1 or a list of distinct ones."""
+    if "d" not in section:
+        raise ValueError(f"{where}.d is required: {what}")
+    ds = section["d"] if isinstance(section["d"], list) else [section["d"]]
+    if not ds:
+        raise ValueError(f"{where}.d is an empty list; give at least one dimension")
+    ds = [check_int(v, f"{where}.d", 1) for v in ds]
+    if len(set(ds)) != len(ds):
+        raise ValueError(f"{where}.d lists a dimension more than once")
+    return ds
+
+
 def count_values(spec) -> int:
     """Number of values of one config entry (list, range table or scalar), read off without
     expanding it.  A malformed entry counts 1: the full parse then reports it properly."""
@@ -178,13 +191,19 @@ class Theory(Evaluator):
     curve axis, solved in order so that each point starts from its neighbour's solution."""
 
     name, finite_size, style, label = "theory", False, "line", "theory"
+    options = ("metrics",)
+
+    def parse(self, section):
+        # limits of metrics computed only on request (rfdsm.metrics, default=False)
+        return {"metrics": _metric_names(section["metrics"], "theory")} if "metrics" in section \
+            else {}
 
     def count(self, section, points, curve_points):
         return points, points // curve_points
 
     def check(self, settings, options):
-        # refuse at load time what the equations do not cover (a finite tau, an estimator or
-        # data model without theory), not one failed task per curve later
+        # refuse at load time what the equations do not cover (an estimator or data model
+        # without theory, a finite tau on structured data), not one failed task per curve later
         from .theory import solver_for
 
         for s in settings:
@@ -194,18 +213,42 @@ class Theory(Evaluator):
                 raise ValueError(f"[theory] grid point {s}: {exc}") from None
 
     def tasks(self, settings, options, curve):
-        return [self._task(c) for c in group_curves(settings, curve)]
+        tasks = [self._task(c) for c in group_curves(settings, curve)]
+        if options.get("metrics"):
+            for t in tasks:
+                t["metrics"] = list(options["metrics"])
+        return tasks
 
     def run(self, task):
         from .theory import theory_curve
 
         settings = [as_setting(s) for s in task["settings"]]
-        results = list(theory_curve(settings))
+        results = list(theory_curve(settings, metrics=task["metrics"]) if task.get("metrics")
+                       else theory_curve(settings))
         if len(results) != len(settings) or any(r.setting != s
                                                  for r, s in zip(results, settings)):
             raise RuntimeError("the theory returned results that do not match the requested "
                                "settings")
         return [row for r in results for row in r.rows()]
+
+
+def _metric_names(value, evaluator: str = "simulate") -> list[str]:
+    """``[<evaluator>] metrics``: registered metrics besides train/test/score and the default
+    ones (e.g. the diagnostics of rfdsm.diagnostics, computed on request), with a function
+    for that evaluator."""
+    from .metrics import get_metric
+
+    key = f"{evaluator}.metrics"
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key} must be a list of metric names, got {value!r}")
+    for v in value:
+        try:
+            metric = get_metric(v)
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+        if getattr(metric, evaluator) is None:
+            raise ValueError(f"{key}: the metric {v!r} has no {evaluator} function")
+    return list(dict.fromkeys(value))
 
 
 class Simulate(Evaluator):
@@ -219,19 +262,14 @@ class Simulate(Evaluator):
     without a ``tau`` axis, so journals written before the grouping resume."""
 
     name, finite_size, style, label = "simulate", True, "points", "simulation"
-    options = ("d", "seeds", "seed")
+    options = ("d", "seeds", "seed", "metrics")
 
     def parse(self, section):
-        if "d" not in section:
-            raise ValueError("simulate.d is required: the dimension(s) to simulate")
-        ds = section["d"] if isinstance(section["d"], list) else [section["d"]]
-        if not ds:
-            raise ValueError("simulate.d is an empty list; give at least one dimension")
-        ds = [check_int(v, "simulate.d", 1) for v in ds]
-        if len(set(ds)) != len(ds):
-            raise ValueError("simulate.d lists a dimension more than once")
-        return {"d": ds, "seeds": check_int(section.get("seeds", 1), "simulate.seeds", 1),
-                "seed": check_int(section.get("seed", 0), "simulate.seed", 0)}
+        out = {"d": parse_dims(section, "simulate", "the dimension(s) to simulate"), "seeds": check_int(section.get("seeds", 1), "simulate.seeds", 1),
+               "seed": check_int(section.get("seed", 0), "simulate.seed", 0)}
+        if "metrics" in section:  # metrics computed only on request (rfdsm.metrics, default=False)
+            out["metrics"] = _metric_names(section["metrics"])
+        return out
 
     def check(self, settings, options):
         for s in settings:
@@ -259,7 +297,7 @@ class Simulate(Evaluator):
 
         # the metrics travel with the task (by value), like the setting's objects: one
         # registered only in the parent (a script's __main__, a notebook) reaches the workers
-        metrics = simulation_metrics()
+        metrics = simulation_metrics(options.get("metrics"))
         first, count = options["seed"], options["seeds"]
         out = []
         for group in group_curves(settings, "tau"):
@@ -363,3 +401,8 @@ def evaluator_names(**where) -> tuple[str, ...]:
 
 register_evaluator(Theory())
 register_evaluator(Simulate())
+
+# the sampler (rfdsm/sample/evaluator.py): f_mem in the table beside the learning curves
+from .sample.evaluator import Sample  # noqa: E402  (needs Evaluator, defined above)
+
+register_evaluator(Sample())

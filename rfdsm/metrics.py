@@ -2,12 +2,15 @@
 
 A metric has a ``name`` (its column in the result table; ``<name>_se`` is the standard error
 over seeds), ``simulate(fitted) -> float`` applied to the
-:class:`rfdsm.simulate.fit.FittedScore` of one seed, and optionally ``theory`` (its
-``d -> inf`` limit; not wired into :func:`rfdsm.theory` yet).  Built-ins, the three errors of
+:class:`rfdsm.simulate.fit.FittedScore` of one seed, and optionally ``theory(setting, result)``
+(its ``d -> inf`` limit, which :func:`rfdsm.theory` adds to ``Result.metrics`` as a simulation
+adds the values: unasked for ``default=True``, by name otherwise; :func:`theory_metrics`).  Built-ins, the three errors of
 ``docs/model.md`` as quadratic forms in ``B`` (``docs/simulator.md``, Sec. 1):
 
     train = |Z|^2/(N d) + [tr(B U B^T) + 2 tr(B V^T)] / d                 (training U, V)
-    test  = 1 + q_pop / d,     score = 1 + q_pop / (d h),     q_pop = tr(B U_pop B^T) + 2 tr(B V_pop^T)
+    test  = 1 + q_pop / d,     score = c + q_pop / (d h),     q_pop = tr(B U_pop B^T) + 2 tr(B V_pop^T)
+
+(``c = (1/d) tr (a^2 Sigma + h I)^{-1}`` of the data model, 1 for isotropic data.)
 
 :func:`rfdsm.simulate` computes every registered metric that has a ``simulate`` function, so
 a new diagnostic is a function plus one :func:`register_metric`.  A metric pickles by value
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 __all__ = ["Metric", "register_metric", "unregister_metric", "get_metric", "registered_metrics",
-           "simulation_metrics", "TRAIN_ROUNDOFF"]
+           "simulation_metrics", "theory_metrics", "TRAIN_ROUNDOFF"]
 
 #: Negative train errors down to this are round-off of ``noise_sq + quadratic/d`` (terms of
 #: order 1) and are stored as 0; anything below is kept, to show.
@@ -43,6 +46,9 @@ class Metric:
     simulate: Callable | None = None
     theory: Callable | None = None
     description: str = ""
+    #: computed by a simulation that names no metrics; False: only when asked for by name
+    #: (``simulate(..., metrics=[...])``, a sweep's ``[simulate] metrics``), for costly ones
+    default: bool = True
 
     def __reduce__(self):
         if _BUILTINS.get(self.name) is self:
@@ -50,16 +56,16 @@ class Metric:
         import cloudpickle
 
         return (_unpickle, (self.name, cloudpickle.dumps((self.simulate, self.theory)),
-                            self.description))
+                            self.description, self.default))
 
 
 def _builtin(name):
     return _BUILTINS[name]
 
 
-def _unpickle(name, payload, description):
+def _unpickle(name, payload, description, default=True):
     simulate, theory = pickle.loads(payload)
-    return Metric(name, simulate, theory, description)
+    return Metric(name, simulate, theory, description, default)
 
 
 def _train(f) -> float:
@@ -75,7 +81,9 @@ def _test(f) -> float:
 
 
 def _score(f) -> float:
-    return 1.0 + f.population_quadratic / (f.d * f.h)
+    # (1/d) E|s*(y)|^2 + q_pop/(d h): 1 for isotropic data, (1/d) tr Gamma^{-1} for a covariance
+    offset = f.setting.data_model.score_offset(f.t, f.h, f.d)
+    return offset + f.population_quadratic / (f.d * f.h)
 
 
 _BUILTINS: dict[str, Metric] = {
@@ -87,9 +95,12 @@ _REGISTRY: dict[str, Metric] = dict(_BUILTINS)
 
 
 def register_metric(name: str, simulate: Callable | None = None, theory: Callable | None = None,
-                    *, description: str = "", overwrite: bool = False) -> Metric:
+                    *, description: str = "", overwrite: bool = False,
+                    default: bool = True) -> Metric:
     """Add a metric: ``simulate(fitted) -> float`` on each seed's
-    :class:`~rfdsm.simulate.fit.FittedScore` (and/or ``theory``, for a later evaluator)."""
+    :class:`~rfdsm.simulate.fit.FittedScore` and/or ``theory(setting, result) -> float``, the
+    limit from the theory's :class:`~rfdsm.Result`.  ``default=False``: a simulation computes
+    it only when it is named (its cost is not to be paid by every fit)."""
     from . import params
 
     if not isinstance(name, str) or not name.isidentifier():
@@ -106,7 +117,9 @@ def register_metric(name: str, simulate: Callable | None = None, theory: Callabl
             raise ValueError(f"metric {name!r}: {what} must be callable")
     if simulate is None and theory is None:
         raise ValueError(f"metric {name!r} needs a simulate or a theory function")
-    metric = Metric(name, simulate, theory, description)
+    if not isinstance(default, bool):
+        raise ValueError(f"metric {name!r}: default must be True or False, got {default!r}")
+    metric = Metric(name, simulate, theory, description, default)
     _REGISTRY[name] = metric
     return metric
 
@@ -132,9 +145,10 @@ def registered_metrics() -> tuple[str, ...]:
 
 def simulation_metrics(metrics=None) -> tuple[Metric, ...]:
     """The metrics a simulation computes: the built-ins, then ``metrics`` (names or
-    :class:`Metric` objects; default: every registered metric with a ``simulate``)."""
+    :class:`Metric` objects; default: every registered metric with a ``simulate`` and
+    ``default=True``)."""
     if metrics is None:
-        return tuple(m for m in _REGISTRY.values() if m.simulate is not None)
+        return tuple(m for m in _REGISTRY.values() if m.simulate is not None and m.default)
     out = dict(_BUILTINS)
     for m in metrics:
         m = m if isinstance(m, Metric) else get_metric(m)
@@ -142,3 +156,25 @@ def simulation_metrics(metrics=None) -> tuple[Metric, ...]:
             raise ValueError(f"metric {m.name!r} has no simulate function")
         out[m.name] = m
     return tuple(out.values())
+
+
+def theory_metrics(metrics=None) -> tuple[Metric, ...]:
+    """The metrics whose limits :func:`rfdsm.theory` adds to its result: ``metrics`` (names or
+    :class:`Metric` objects; ``"all"``: every registered one with a ``theory``; default: those
+    with a ``theory`` and ``default=True``, as a simulation that names none)."""
+    if metrics is None or metrics == "all":
+        return tuple(m for m in _REGISTRY.values()
+                     if m.theory is not None and (m.default or metrics == "all"))
+    out = []
+    for m in metrics:
+        m = m if isinstance(m, Metric) else get_metric(m)
+        if m.name in _BUILTINS:
+            continue  # train, test, score are the record's own fields
+        if m.theory is None:
+            raise ValueError(f"metric {m.name!r} has no theory function")
+        out.append(m)
+    return tuple(out)
+
+
+# test_emp, beta, bias2, variance (docs/model.md, "Empirical test loss, bias and variance")
+from . import diagnostics as _diagnostics  # noqa: E402,F401  (registers them)

@@ -78,6 +78,11 @@ class Result:
     metrics: dict = field(default_factory=dict)
 
     @property
+    def bayes(self) -> float:
+        """The Bayes level of the setting's data model, the least possible ``test`` error."""
+        return self.setting.bayes
+
+    @property
     def gap(self) -> float:
         """Generalisation gap ``test - train``."""
         return self.test - self.train

@@ -72,6 +72,15 @@ _CORE = [  # (psi_n, psi_p, m, t, activation), lam = 0.01
     (0.125, 8, INF, 0.1, "tanh"), (0.125, 8, 1, 0.1, "tanh"),  # psi_p/psi_n = 64
     (8, 0.125, INF, 0.1, "tanh"), (8, 0.125, 1, 0.1, "tanh"),  # psi_p/psi_n = 1/64
     (1, 3, 4, 0.001, "relu"), (1, 3, INF, 0.001, "relu"),  # kinked activation at small t
+    # data on a subspace of dimension psi_d d (docs/theory.md, Sec. 12): (..., lam, psi_d)
+    (2, 0.5, 1, 0.1, "tanh", 0.01, 0.25), (2, 4, INF, 0.1, "tanh", 0.01, 0.25),
+    (1, 3, 4, 0.1, "tanh", 0.01, 0.5),
+    # finite training time (docs/theory.md, Sec. 10): (..., lam, psi_d, tau); the tau of one
+    # setting share their fits
+    (2, 0.5, INF, 0.1, "tanh", 0.01, 1.0, 10.0), (2, 0.5, INF, 0.1, "tanh", 0.01, 1.0, 1e3),
+    (2, 0.5, 1, 0.1, "tanh", 0.01, 1.0, 10.0), (2, 0.5, 1, 0.1, "tanh", 0.01, 1.0, 1e3),
+    (1, 3, 1, 0.1, "tanh", 0.0, 1.0, 10.0), (1, 3, 4, 0.1, "tanh", 0.0, 1.0, 100.0),
+    (1, 3, INF, 0.1, "tanh", 0.0, 1.0, 100.0),
 ]
 _FULL_EXTRA = [
     (2, 0.5, 16, 0.1, "tanh"), (2, 4, 16, 0.1, "tanh"), (2, 0.5, 1, 0.1, "relu"),
@@ -101,7 +110,8 @@ def default_settings(which: str = "default", finite_m: bool = True) -> list[Sett
         psi_n, psi_p, m, t, act = row[:5]
         if finite_m or m in (1, INF):
             out.append(Setting(psi_n, psi_p, m=m, t=t, lam=row[5] if len(row) > 5 else 0.01,
-                               activation=act))
+                               activation=act, psi_d=row[6] if len(row) > 6 else 1.0,
+                               tau=row[7] if len(row) > 7 else INF))
     return out
 
 
@@ -211,13 +221,14 @@ def check(fit: Fit, theory: float, n_checks: int, alpha: float = ALPHA,
 
 
 def validation_table(settings=None, ds=None, n_seeds: int = 4, seed: int = 0, *,
-                     progress=None):
+                     progress=None, metrics=()):
     """Theory vs simulation as a tidy :class:`pandas.DataFrame`.
 
-    One row per (setting, quantity, d): ``psi_n, psi_p, m, t, lam, activation, quantity, d,
+    One row per (setting, quantity, d): ``psi_n, psi_p, m, t, lam, tau, activation, quantity, d,
     n, p, theory, converged, residual, sim, sim_se, n_seeds, rel_dev``
     (``(sim - theory)/|theory|``).  ``progress(text)``, when given, is called after each
-    simulation.
+    simulation.  ``metrics``: registered metrics checked besides the three errors (e.g.
+    ``rfdsm.diagnostics.DIAGNOSTICS``), for the settings where the theory gives their limit.
     """
     import pandas as pd
 
@@ -230,17 +241,24 @@ def validation_table(settings=None, ds=None, n_seeds: int = 4, seed: int = 0, *,
         raise ValueError(f"ds: the extrapolation needs at least 3 distinct sizes >= 1, got {ds!r}")
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 2:
         raise ValueError(f"n_seeds must be an integer >= 2 (for standard errors), got {n_seeds!r}")
-    rows = []
+    rows, curves = [], {}
     for st in settings:
-        th = theory(st)
+        th = theory(st, metrics=metrics) if metrics else theory(st)
+        extra = [q for q in metrics if q in getattr(th, "metrics", {})]
         for d in ds:
             t0 = time.perf_counter()
-            sim = simulate(st, d, seed=seed, n_seeds=n_seeds)
-            for q in QUANTITIES:
-                tv, sv, se = getattr(th, q), getattr(sim, q), getattr(sim, q + "_se")
+            sim = (simulate(st, d, seed=seed, n_seeds=n_seeds, metrics=extra) if extra else
+                   _tau_curve_point(st, settings, d, seed, n_seeds, curves) if st.tau != INF
+                   else simulate(st, d, seed=seed, n_seeds=n_seeds))
+            for q in (*QUANTITIES, *extra):
+                if q in QUANTITIES:
+                    tv, sv, se = getattr(th, q), getattr(sim, q), getattr(sim, q + "_se")
+                else:
+                    tv, sv, se = th.metrics[q], sim.metrics[q], sim.metrics[q + "_se"]
                 rows.append({
                     "psi_n": st.psi_n, "psi_p": st.psi_p, "m": st.m, "t": st.t, "lam": st.lam,
-                    "activation": st.activation, "quantity": q, "d": d, "n": sim.n, "p": sim.p,
+                    "tau": st.tau, "activation": st.activation, "psi_d": st.psi_d, "data": st.data,
+                    "quantity": q, "d": d, "n": sim.n, "p": sim.p,
                     "theory": tv, "converged": bool(th.converged and sim.converged),
                     "residual": th.residual, "sim": sv, "sim_se": se, "n_seeds": n_seeds,
                     "rel_dev": (sv - tv) / abs(tv) if tv != 0 else math.inf,
@@ -250,16 +268,32 @@ def validation_table(settings=None, ds=None, n_seeds: int = 4, seed: int = 0, *,
     return pd.DataFrame(rows)
 
 
+def _tau_curve_point(st, settings, d, seed, n_seeds, curves):
+    """``simulate(st, d, ...)`` at a finite ``tau``, from one fit per seed for all the
+    settings that differ from ``st`` only in a finite ``tau``
+    (:func:`rfdsm.simulate.simulate_tau_curve`: the same draws, equal to round-off)."""
+    from .simulate import simulate_tau_curve
+
+    if (st, d) not in curves:
+        group = [s for s in settings if s.tau != INF and s.replace(tau=st.tau) == st]
+        res = simulate_tau_curve(st, [s.tau for s in group], d, seed=seed, n_seeds=n_seeds)
+        curves.update({(s, d): r for s, r in zip(group, res)})
+    return curves.pop((st, d))
+
+
 def _m_text(m) -> str:
     return "inf" if m == math.inf else str(int(m))
 
 
 def _label(st: Setting) -> str:
     return (f"m={_m_text(st.m)} psi_n={st.psi_n:g} psi_p={st.psi_p:g} t={st.t:g} "
-            f"lam={st.lam:g} {st.activation}")
+            f"lam={st.lam:g} {st.activation}"
+            + (f" psi_d={st.psi_d:g}" if st.psi_d != 1 else "")
+            + (f" tau={st.tau:g}" if st.tau != INF else "")
+            + (f" {st.data}" if st.data != "isotropic" else ""))
 
 
-KEYS = ["m", "psi_n", "psi_p", "t", "lam", "activation", "quantity"]
+KEYS = ["m", "psi_n", "psi_p", "t", "lam", "tau", "activation", "psi_d", "data", "quantity"]
 
 
 def summarize(df, alpha: float = ALPHA, order: int = 1):
@@ -272,11 +306,12 @@ def summarize(df, alpha: float = ALPHA, order: int = 1):
     """
     import pandas as pd
 
-    groups = list(df.groupby(KEYS, sort=False))
+    keys = [k for k in KEYS if k in df.columns]  # (psi_d, data: absent from older tables)
+    groups = list(df.groupby(keys, sort=False))
     out = []
     for key, g in groups:
         g = g.sort_values("d")
-        row = dict(zip(KEYS, key))
+        row = dict(zip(keys, key))
         row["theory"] = float(g["theory"].iloc[0])
         try:
             fit = extrapolate(g["d"], g["sim"], g["sim_se"], n_seeds=g["n_seeds"].to_numpy(),
@@ -303,10 +338,18 @@ def _print_table(wide, file=None):
         th = r["theory"]
         dev = 100 * (r["intercept"] - th) / abs(th) if th else math.nan
         line = (f"{_m_text(r['m']):>4} {r['psi_n']:>5g} {r['psi_p']:>5g} {r['t']:>5g} "
-                f"{r['activation']:>17} {r['quantity']:>5} {th:>10.5g} "
+                f"{_act_text(r):>17} {r['quantity']:>5} {th:>10.5g} "
                 f"{r['intercept']:>11.5g} +- {r['se']:<8.2g} {dev:>+7.2f}% {r['z']:>+6.1f} "
                 f"{r['crit']:>5.2f}  {'yes' if r['ok'] else 'NO: ' + r['reason']}")
         print(line, file=file)
+
+
+def _act_text(r) -> str:
+    # the activation, and psi_d / the data model where they are not the defaults
+    extra = (f" psi_d={r['psi_d']:g}" if r.get("psi_d", 1.0) != 1.0 else "") + \
+        (f" {r['data']}" if r.get("data", "isotropic") != "isotropic" else "") + \
+        (f" tau={r['tau']:g}" if r.get("tau", INF) != INF else "")
+    return f"{r['activation']}{extra}"
 
 
 def configure_parser(parser) -> None:
@@ -327,6 +370,9 @@ def configure_parser(parser) -> None:
     parser.add_argument("--no-finite-m", action="store_true",
                         help="only the settings with m = 1 and m = inf")
     parser.add_argument("--csv", default=None, help="also write the tidy table to this CSV file")
+    parser.add_argument("--diagnostics", action="store_true",
+                        help="also check test_emp, beta, bias2 and variance (docs/model.md; "
+                             "they cost up to a few fits per simulation)")
 
 
 def _check_writable(path: str, option: str) -> None:
@@ -370,8 +416,11 @@ def run_cli(args) -> int:
         print(f"rfdsm: note: n = psi_n d or p = psi_p d is rounded at d = "
               f"{', '.join(map(str, rounded))}; multiples of 8 avoid it", file=sys.stderr)
     t0 = time.perf_counter()
+    from .diagnostics import DIAGNOSTICS
+
     df = validation_table(settings, ds, n_seeds=seeds, seed=args.seed,
-                          progress=lambda s: print(f"  {s}", file=sys.stderr, flush=True))
+                          progress=lambda s: print(f"  {s}", file=sys.stderr, flush=True),
+                          metrics=DIAGNOSTICS if args.diagnostics else ())
     wide, ok = summarize(df, order=args.order)
     law = "c0 + c1/d" + (" + c2/d^2" if args.order == 2 else "")
     print(f"theory vs the d -> inf limit of the simulation: {len(settings)} settings ({which} "

@@ -4,8 +4,10 @@
 
 Each figure reads one or more sweeps by name: ``data/<name>/`` (a sweep directory), or
 ``data/<name>.parquet`` / ``data/<name>.csv``.  The sweeps are those of ``scripts/*.toml``
-(``learning_curves``, ``learning_curves_finite_m``, ``m_dependence``, ``phase_diagram``), and
-``data/validation.csv`` written by ``rfdsm validate --csv`` for the validation scatter.  A
+(``learning_curves``, ``learning_curves_finite_m``, ``m_dependence``, ``phase_diagram``,
+``bonnaire2025``, ``bonnaire2025_grid``, ``urfin2026``), ``data/validation.csv`` written by ``rfdsm validate
+--csv`` for the validation scatter, and ``data/bonnaire2025_gram.csv`` (the eigenvalues of one
+simulated Gram, :data:`GRAM`; see ``data/README.md``) for the spectrum.  A
 figure whose data is missing is skipped with a note; the exit status is 1 if any was skipped.
 """
 
@@ -16,6 +18,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rfdsm import load_results, plots
@@ -31,6 +34,41 @@ def find(data: Path, name: str) -> pd.DataFrame | None:
 def split_by(df: pd.DataFrame, col: str):
     for value, sub in df.groupby(col, sort=True):
         yield f"{col}{value:g}", sub
+
+
+#: The setting of the spectrum figure: Bonnaire et al. (2025), Fig. 4, at d = 100, seed 0.
+GRAM = dict(psi_n=8, psi_p=64, m=float("inf"), t=0.01)
+
+
+def dynamics_figures(tables, gram=None):
+    """The training-time figures (``rfdsm.plots.dynamics``) of the Bonnaire et al. presets."""
+    bt, bg = tables.get("bonnaire2025"), tables.get("bonnaire2025_grid")
+    if bt is not None:
+        yield "training_time", plots.tau_curves(bt)
+        yield "training_time_collapse", plots.tau_curves(bt, rescale="tau_mem")
+    if bg is not None:
+        yield "generalisation_gap", plots.gap_heatmap(bg, (1e3, 1e4))
+        yield "early_stopping", plots.early_stopping_plot(bg[bg["psi_n"] == 4])
+    if gram is not None:
+        from rfdsm import Setting
+
+        yield "gram_spectrum", plots.gram_spectrum(Setting(**GRAM), gram["eigenvalue"].to_numpy())
+
+
+def diagnostics_figures(tables):
+    """The diagnostics figures (``rfdsm.plots.diagnostics``): the ``urfin2026`` preset's table,
+    and the plateau, scaling collapse and optimal ridge computed from the theory."""
+    from rfdsm.plots import diagnostics as diag
+
+    ut = tables.get("urfin2026")
+    if ut is None:
+        return
+    for stem, fig in diag.figures("diagnostics", ut):
+        yield stem, fig
+    yield "plateau_vs_t", diag.plateau_vs_t(16, [1, 4, 16, 64, float("inf")],
+                                            np.geomspace(1e-3, 3.0, 61))
+    yield "scaling_collapse", diag.scaling_collapse([(1, 4), (2, 4), (4, 4), (2, 16), (16, 16)])[0]
+    yield "optimal_envelope", diag.optimal_envelope(16, 16, np.geomspace(0.5, 4096, 49))[0]
 
 
 def figures(tables, val=None):
@@ -61,7 +99,10 @@ def figures(tables, val=None):
 NEEDS = {"learning_curves": ["learning_curves"],
          "learning_curves_finite_m": ["learning_curves_finite_m"],
          "m_dependence": ["m_dependence"], "phase_diagram_*": ["phase_diagram"],
-         "validation": ["learning_curves", "m_dependence"]}
+         "validation": ["learning_curves", "m_dependence"],
+         "training_time*": ["bonnaire2025"],
+         "generalisation_gap, early_stopping": ["bonnaire2025_grid"],
+         "diagnostics_*, plateau_vs_t, scaling_collapse, optimal_envelope": ["urfin2026"]}
 
 
 def main(argv=None) -> int:
@@ -82,7 +123,12 @@ def main(argv=None) -> int:
         warnings.simplefilter("default")
         val_path = data / "validation.csv"
         val = pd.read_csv(val_path) if val_path.exists() else None
-        for stem, fig in figures(tables, val):
+        gram_path = data / "bonnaire2025_gram.csv"
+        gram = pd.read_csv(gram_path) if gram_path.exists() else None
+        if gram is None:
+            print(f"note: no {gram_path} -- the spectrum figure is skipped", file=sys.stderr)
+        for stem, fig in [*figures(tables, val), *dynamics_figures(tables, gram),
+                          *diagnostics_figures(tables)]:
             for path in plots.save_figure(fig, out / stem, args.format.split(","), dpi=args.dpi):
                 print(path)
     return 1 if missing else 0

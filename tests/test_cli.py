@@ -88,3 +88,30 @@ def test_help_documents_exit_status(capsys):
     for cmd in ("simulate", "theory"):
         code, out, _ = run([cmd, "--help"], capsys)
         assert code == 0 and "exit status" in out and "not converged" in out
+
+
+def test_metrics_flag_adds_the_diagnostics_to_json_and_text(capsys):
+    base = ["--psi-n", "2", "--psi-p", "4", "--m", "4", "--t", "0.1", "--lam", "0.01"]
+    code, out, _ = run(["theory", *base, "--metrics", "diagnostics", "--json"], capsys)
+    rec = json.loads(out)
+    assert code == 0
+    assert rec["bias2"] + rec["variance"] == pytest.approx(rec["score"], rel=1e-12)
+    assert 0 < rec["test_emp"] < rec["test"]
+    code, out, _ = run(["simulate", *base, "--d", "40", "--metrics", "test_emp"], capsys)
+    assert code == 0 and "test_emp" in out and "bias2" not in out
+    code, out, _ = run(["theory", *base], capsys)
+    assert "test_emp" not in out  # on request only: the plain output is unchanged
+
+
+def test_metrics_flag_refuses_an_unknown_name(capsys):
+    code, _, err = run(["theory", "--psi-n", "2", "--psi-p", "4", "--metrics", "tset_emp"],
+                       capsys)
+    assert code == 2 and "tset_emp" in err and "registered" in err and len(err.splitlines()) == 1
+
+
+def test_metrics_without_a_limit_are_named_not_dropped(capsys):
+    code, out, _ = run(["theory", "--psi-n", "2", "--psi-p", "4", "--m", "4", "--tau", "10",
+                        "--metrics", "bias2", "--json"], capsys)
+    rec = json.loads(out)
+    assert code == 0 and "bias2" not in rec
+    assert "tau = inf only" in rec["diagnostics"]["metrics_without_limit"]["bias2"]

@@ -58,11 +58,12 @@ def config(evaluators, **sections):
 
 
 def test_builtins_and_their_attributes():
-    assert registered_evaluators()[:2] == ("theory", "simulate")
+    assert registered_evaluators()[:3] == ("theory", "simulate", "sample")
     th, sim = get_evaluator("theory"), get_evaluator("simulate")
-    assert (th.finite_size, th.style, th.options) == (False, "line", ())
-    assert (sim.finite_size, sim.style, sim.options) == (True, "points", ("d", "seeds", "seed"))
-    assert evaluator_names(finite_size=True) == ("simulate",)
+    assert (th.finite_size, th.style, th.options) == (False, "line", ("metrics",))
+    assert (sim.finite_size, sim.style, sim.options) == (True, "points",
+                                                         ("d", "seeds", "seed", "metrics"))
+    assert evaluator_names(finite_size=True) == ("simulate", "sample")
     with pytest.raises(ValueError, match="unknown evaluator 'nope'.*theory, simulate"):
         get_evaluator("nope")
 
@@ -86,9 +87,9 @@ def test_toy_evaluator_runs_through_a_sweep(constant, tmp_path):
 
 def test_unknown_evaluator_lists_the_registered_ones(constant):
     with pytest.raises(ConfigError, match=r"unknown evaluator 'sampler' "
-                                          r"\(allowed: theory, simulate, constant\)"):
+                                          r"\(allowed: theory, simulate, sample, constant\)"):
         load_config(config(["sampler"]))
-    with pytest.raises(ConfigError, match="'theory', 'simulate' and/or 'constant'"):
+    with pytest.raises(ConfigError, match="'theory', 'simulate', 'sample' and/or 'constant'"):
         load_config({"sweep": {}, "grid": {"psi_n": 1, "psi_p": 1}})
 
 

@@ -13,7 +13,7 @@ from rfdsm.sweep.store import COLUMNS, to_frame
 #: A valid value other than the default for every parameter (or the default where only one
 #: value is registered): a new row of the table must add one here.
 EXAMPLES = {"psi_n": 1.5, "psi_p": 2.5, "m": 3, "t": 0.3, "lam": 0.02, "tau": 10.0, "activation": "relu",
-            "estimator": "ridge", "data": "isotropic"}
+            "estimator": "ridge", "data": "spectrum(0.5:2,0.5:0)", "psi_d": 0.5}
 
 
 def _stored(value):
@@ -39,7 +39,7 @@ def test_parameter_walks_every_boundary(row):
     with pytest.raises(ValueError, match=row.name):
         Setting(**{**base, row.name: "not-a-value" if row.kind != "object" else 12345})
     # TOML grid key of the same name
-    # (the simulator: it evaluates every parameter; the theory refuses a finite tau)
+    # (the simulator: it evaluates every parameter and data model)
     cfg = load_config({"sweep": {"evaluators": ["simulate"]}, "simulate": {"d": 16},
                        "grid": {**base, row.name: value}})
     assert [getattr(x, row.name) for x in cfg.settings["simulate"]] == [value]

@@ -7,7 +7,9 @@ without ``pyplot``, so nothing here needs (or changes) a display backend; save i
 Layout: :mod:`.style` (colours, labels, :func:`save_figure`), :mod:`._table` (reading through
 :func:`rfdsm.load_results`, checks, the seed summary), :mod:`._layout` (panels and grids), one
 module per figure family (:mod:`.curves`, :mod:`.phase`, :mod:`.mdependence`,
-:mod:`.validation`), :mod:`.select` (every figure a table supports) and :mod:`.cli`
+:mod:`.dynamics` for a training-time axis ``tau``,
+:mod:`.validation`, :mod:`.structured` for several intrinsic dimensions ``psi_d``),
+:mod:`.select` (every figure a table supports) and :mod:`.cli`
 (``rfdsm plot``).  A new figure family is a new module plus a kind in :mod:`.select`.
 
 Input tables
@@ -46,9 +48,11 @@ from ._table import (ERROR_NAMES, RESULT_COLUMNS, SETTING_COLUMNS, VALIDATION_CO
                      aggregate, load_table)
 from .cli import configure_parser, run_cli
 from .curves import learning_curves
+from .dynamics import early_stopping_plot, gap_heatmap, gram_spectrum, tau_curves
 from .mdependence import m_dependence
 from .phase import PHASE_QUANTITIES, phase_diagram
 from .select import KINDS, make_figures
+from .structured import boundary_diagram, psi_d_curves
 from .style import FORMATS, save_figure
 from .validation import validation_scatter, validation_table
 
@@ -57,4 +61,6 @@ __all__ = [
     "learning_curves", "phase_diagram", "m_dependence", "validation_table",
     "validation_scatter", "save_figure", "configure_parser", "run_cli",
     "make_figures", "KINDS", "FORMATS", "ERROR_NAMES", "PHASE_QUANTITIES", "MAX_PANELS",
+    "psi_d_curves", "boundary_diagram",
+    "tau_curves", "gram_spectrum", "gap_heatmap", "early_stopping_plot",
 ]

@@ -26,21 +26,40 @@ RESULT_COLUMNS = ("evaluator",) + params.names(fill=False) + ("d", "train", "tes
 VALIDATION_COLUMNS = ("error", "d", "theory", "sim_mean", "sim_se")
 ERROR_NAMES = ("train", "test", "score")
 
-_NUMERIC = ("psi_n", "psi_p", "m", "t", "lam", "d", "train", "test", "score", "theory",
+_NUMERIC = ("psi_n", "psi_p", "m", "t", "lam", "psi_d", "d", "train", "test", "score", "theory",
             "sim_mean")
 _INF_WORDS = ("inf", "infinity", "+inf")
 
 
-def bayes_level(t, data=None):
+def bayes_level(t, data=None, psi_d=1.0):
     """The Bayes level: the smallest possible test error at time ``t`` (``t`` a number or a
     column), from the data model ``data`` (a name, a :class:`rfdsm.data.DataModel` or None
-    for the default; isotropic: ``a^2 = exp(-2t)``), as ``Setting.bayes`` has it."""
+    for the default; isotropic: ``a^2 = exp(-2t)``) on a subspace of ``psi_d d`` dimensions,
+    as ``Setting.bayes`` has it."""
     from ..data import DataModel, get_data
 
     if data is None:
         data = params.param("data").default
     model = data if isinstance(data, DataModel) else get_data(str(data))
+    if psi_d is not None and float(psi_d) != 1.0:
+        model = model.restricted(float(psi_d))
     return model.bayes(t)
+
+
+def table_bayes(df):
+    """The Bayes level of every row of ``df`` (columns ``t`` and, where present, ``data`` and
+    ``psi_d``), as a NumPy array."""
+    out = np.empty(len(df))
+    keys = [c for c in ("data", "psi_d") if c in df.columns]
+    groups = (df.groupby(keys, sort=False, dropna=False).indices.items() if keys
+              else [((), np.arange(len(df)))])
+    for key, idx in groups:
+        # a missing value (a table older than the column) is the default
+        key = {k: v for k, v in zip(keys, key if isinstance(key, tuple) else (key,))
+               if not pd.isna(v)}
+        out[idx] = bayes_level(df["t"].to_numpy(dtype=float)[idx], key.get("data"),
+                               key.get("psi_d", 1.0))
+    return out
 
 
 def check_table(df, required, what: str) -> pd.DataFrame:

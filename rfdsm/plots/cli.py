@@ -27,7 +27,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="png",
                         help="comma-separated output formats among png, pdf (default: png)")
     parser.add_argument("--kind", default="auto",
-                        help="comma-separated among curves, phase, m, validation (default: "
+                        help=f"comma-separated among {', '.join(KINDS)} (default: "
                              "auto, from what the table contains)")
     parser.add_argument("--x", choices=("psi_p", "psi_n"), default=None,
                         help="x axis of the learning curves (default: the more finely "

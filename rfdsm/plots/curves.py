@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import _layout as lay
-from ._table import (SETTING_COLUMNS, aggregate, bayes_level, check_errors, drop_unconverged,
+from ._table import (SETTING_COLUMNS, aggregate, check_errors, drop_unconverged, table_bayes,
                      require_finite, series)
 from .style import (AXIS_LABEL, BAYES_STYLE, DIAG_STYLE, ERROR_LABEL, TEX, fmt_value, m_colours,
                     m_label, plain_log_ticks)
@@ -90,7 +90,7 @@ def _draw_panel(ax, sub, drawn, x, e, colours):
             if len(r):
                 _DRAW[ev.style](ax, r, x, e, colours[m], f"{ev.name}:{e}:m={fmt_value('m', m)}")
     if e != "score":  # a^2 bounds train and test; the score error's floor is 0
-        ax.axhline(bayes_level(sub["t"].iloc[0]), **BAYES_STYLE)
+        ax.axhline(table_bayes(sub.iloc[:1])[0], **BAYES_STYLE)
     other = "psi_n" if x == "psi_p" else "psi_p"
     if sub[other].nunique() == 1:
         ax.axvline(sub[other].iloc[0], **DIAG_STYLE)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import _layout as lay
-from ._table import (SETTING_COLUMNS, aggregate, bayes_level, check_errors, drop_unconverged,
+from ._table import (SETTING_COLUMNS, aggregate, check_errors, drop_unconverged, table_bayes,
                      require_finite, series)
 from .style import AXIS_LABEL, BAYES_STYLE, ERROR_COLOURS, ERROR_LABEL, fmt_value, plain_log_ticks
 
@@ -54,7 +54,7 @@ def m_dependence(df: pd.DataFrame, errors=("test", "train"), *, ratios=(0.5, 2.0
             for ev, rows in drawn:
                 _DRAW[ev.style](ax, rows, e, pos, f"{ev.name}:{e}")
             if e != "score":  # a^2 bounds train and test; the score error's floor is 0
-                ax.axhline(bayes_level(sub["t"].iloc[0]), **BAYES_STYLE)
+                ax.axhline(table_bayes(sub.iloc[:1])[0], **BAYES_STYLE)
             ax.set_xticks([pos[m] for m in ms], [f"${fmt_value('m', m)}$" for m in ms])
             ax.set_xlabel(AXIS_LABEL["m"])
             ax.set_ylabel(ERROR_LABEL[e])

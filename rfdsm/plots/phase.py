@@ -7,7 +7,7 @@ import pandas as pd
 
 from . import _layout as lay
 from ..evaluators import evaluator_names, get_evaluator, registered_evaluators
-from ._table import aggregate, bayes_level, first_present, pick_d
+from ._table import aggregate, first_present, pick_d, table_bayes
 from .style import AXIS_LABEL
 
 __all__ = ["PHASE_QUANTITIES", "phase_diagram"]
@@ -85,7 +85,7 @@ def _phase_table(df, evaluator, d):
             raise ValueError(f"phase_diagram: needs at least 2 distinct values of {c}, "
                              f"the table has {agg[c].nunique()}")
     n_bad = int((~agg["converged"].astype(bool)).sum())
-    agg = agg.assign(bayes=bayes_level(agg["t"]))
+    agg = agg.assign(bayes=table_bayes(agg))
     agg = agg.assign(gap=agg["test"] - agg["train"], train_ratio=agg["train"] / agg["bayes"])
     agg.loc[~agg["converged"].astype(bool), list(PHASE_QUANTITIES)] = np.nan
     return agg, ev, n_bad

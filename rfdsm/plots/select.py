@@ -7,24 +7,31 @@ from pathlib import Path
 import pandas as pd
 
 from . import _layout as lay
+from . import diagnostics, dynamics
 from ..evaluators import evaluator_names
 from ._table import SETTING_COLUMNS, aggregate, is_limit
 from .curves import learning_curves
 from .mdependence import m_dependence
 from .phase import phase_diagram
+from .sampling import has_sampling, memorisation_and_gap, memorisation_curves
+from .structured import boundary_diagram, psi_d_curves
 from .style import fmt_value, save_figure
 from .validation import validation_scatter, validation_table
 
 __all__ = ["KINDS", "make_figures"]
 
-KINDS = ("curves", "phase", "m", "validation")
+KINDS = ("curves", "phase", "m", "validation", "psi_d") + dynamics.KINDS + ("sampling",) \
+    + diagnostics.KINDS
 
 
 def auto_kinds(agg: pd.DataFrame) -> list[str]:
     """The figure kinds an aggregated table supports: a phase diagram for a grid of at least
     4 x 4 ratios, else learning curves along the more finely sampled ratio; m dependence for
     three or more m; validation where a ``d -> inf`` evaluator (the theory) and a finite-size
-    one (the simulation) share a setting."""
+    one (the simulation) share a setting.  A table with a training-time axis gets the
+    figures of :mod:`.dynamics` instead."""
+    if dynamics.auto_kinds(agg):
+        return dynamics.auto_kinds(agg)
     n_n, n_p = agg["psi_n"].nunique(), agg["psi_p"].nunique()
     kinds = []
     m_table = agg["m"].nunique() >= 3 and n_n <= 4 and n_p <= 4  # few ratios, many m
@@ -34,6 +41,8 @@ def auto_kinds(agg: pd.DataFrame) -> list[str]:
         kinds.append("curves")
     if agg["m"].nunique() >= 3 and "phase" not in kinds:
         kinds.append("m")
+    if "psi_d" in agg and agg["psi_d"].nunique() >= 2 and (n_p >= 3 or n_n >= 3):
+        kinds.append("psi_d")  # structured data: one colour per intrinsic dimension
     th = agg[is_limit(agg)]
     sim = agg[agg["evaluator"].isin(evaluator_names(finite_size=True))]
     if len(th) and len(sim) and len(sim.merge(th[list(SETTING_COLUMNS)],
@@ -67,7 +76,11 @@ def make_figures(df: pd.DataFrame, out, formats=("png",), kinds=None, x=None,
     from matplotlib.figure import Figure  # noqa: F401  (fail early if matplotlib is missing)
 
     agg = aggregate(df)
-    kinds = auto_kinds(agg) if kinds is None else list(kinds)
+    if kinds is None:  # rows of the sampler (an f_mem column) add its figures
+        kinds = auto_kinds(agg) + (["sampling"] if has_sampling(df) else [])
+        if diagnostics.has_diagnostics(df, simulated=True) and agg["psi_p"].nunique() >= 3:
+            kinds.append("diagnostics")  # simulations asked for test_emp, bias2, variance
+    kinds = list(kinds)
     bad = [k for k in kinds if k not in KINDS]
     if bad:
         raise ValueError(f"kind must be among {list(KINDS)}, got {bad}")
@@ -94,6 +107,24 @@ def make_figures(df: pd.DataFrame, out, formats=("png",), kinds=None, x=None,
         elif kind == "m":
             for suf, sub in split(df, ["lam", "activation"]):
                 save(m_dependence(sub), f"m_dependence{suf}")
+        elif kind == "psi_d":
+            xx = x or ("psi_p" if agg["psi_p"].nunique() >= agg["psi_n"].nunique() else "psi_n")
+            for suf, sub in split(df, ["lam", "activation"]):
+                if agg["psi_n"].nunique() >= 3 and agg["psi_p"].nunique() >= 3:
+                    save(boundary_diagram(sub), f"psi_d_boundary{suf}")
+                else:
+                    save(psi_d_curves(sub, x=xx), f"psi_d_curves{suf}")
+        elif kind in diagnostics.KINDS:
+            for suf, sub in split(df, ["lam", "activation"]):
+                for stem, fig in diagnostics.figures(kind, sub):
+                    save(fig, f"{stem}{suf}")
+        elif kind in dynamics.KINDS:
+            for stem, fig in dynamics.figures(kind, df):
+                save(fig, stem)
+        elif kind == "sampling":
+            for suf, sub in split(df, ["lam", "activation"]):
+                save(memorisation_curves(sub), f"memorisation{suf}")
+                save(memorisation_and_gap(sub), f"memorisation_gap{suf}")
         else:
             save(validation_scatter(validation_table(df)), "validation")
     return written

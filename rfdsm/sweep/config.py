@@ -11,8 +11,9 @@ An evaluator's table takes ``grid`` and the evaluator's ``options``; the evaluat
 options and their tasks come from the registry (:mod:`rfdsm.evaluators`), nothing here names
 one.
 
-A grid entry is a scalar, a non-empty list, or (for ``psi_n, psi_p, t, lam``) a range table
-``{start, stop, num, spacing = "linear" | "log"}``.  Every value and every grid point is checked
+A grid entry is a scalar, a non-empty list, or (for ``psi_n, psi_p, t, lam, tau, psi_d``) a
+range table ``{start, stop, num, spacing = "linear" | "log"}``; ``data`` also takes a spectrum
+table ``{weights = [...], values = [...]}`` (or a list of them).  Every value and every grid point is checked
 with :class:`rfdsm.Setting` (and ``Setting.sizes(d)`` for simulations) before any work starts;
 a problem raises :class:`ConfigError` naming the key and the reason.  The rows are counted
 from list lengths and range sizes before anything is expanded; more than ``max_rows``
@@ -135,7 +136,8 @@ def _normalise_value(param: str, value, where: str):
     the message says what was written (a string where a number belongs, say)."""
     row = _params.param(param)
     if row.kind == "object":
-        if not isinstance(value, str):
+        # a table only where the parser takes one: data = {weights = [...], values = [...]}
+        if not isinstance(value, str) and not (param == "data" and isinstance(value, dict)):
             raise ConfigError(f"{where} must be a string, got {_type_name(value)} {value!r}")
     elif param == "m":
         if isinstance(value, str):
@@ -158,7 +160,9 @@ def _parse_grid(table: dict, where: str) -> dict[str, list]:
     out = {}
     for param, spec in table.items():
         key = f"{where}.{param}"
-        if isinstance(spec, dict):
+        if isinstance(spec, dict) and param == "data":  # a spectrum table, not a range
+            raw = [spec]
+        elif isinstance(spec, dict):
             if param not in _RANGE_PARAMS:
                 raise ConfigError(f"{key}: range tables are allowed only for "
                                   f"{', '.join(_RANGE_PARAMS)}; give a list")

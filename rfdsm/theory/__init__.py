@@ -4,7 +4,7 @@
 with continuation (each point warm-started from its neighbour).  ``m = 1`` and ``m = inf`` are
 solved by :mod:`.m1` and :mod:`.minf`, finite ``m > 1`` by :mod:`.finite_m`: each supplies its
 equations (fixed point and errors on a Marchenko-Pastur rule) to the one refine / solve / judge
-loop of :mod:`.driver`.
+loop of :mod:`.driver`.  A finite training time ``tau`` is solved by :mod:`.flow` (any ``m``).
 """
 
 from __future__ import annotations
@@ -23,21 +23,21 @@ from .finite_m import solve_finite_m
 from .m1 import solve_m1
 from .minf import solve_minf
 from . import spectrum  # callable: rfdsm.theory.spectrum(setting), docs/theory.md Sec. 9
+from .plateau import plateau  # the psi_p -> inf limit, docs/theory.md Sec. 11.4
 
-__all__ = ["theory", "theory_curve", "solver_for", "spectrum"]
+__all__ = ["theory", "theory_curve", "solver_for", "spectrum", "plateau"]
 
 
 def _check_supported(setting: Setting) -> None:
-    """Refuse a finite training time, or an estimator or data model without equations here
-    (docs/theory.md has ridge at tau = inf on isotropic data only): a clear error instead of
-    the limit of another model."""
+    """Refuse an estimator or data model without equations here, and a finite training time
+    on a data model other than the isotropic one (docs/theory.md Sec. 10 derives gradient flow
+    for isotropic data): a clear error instead of the limit of another model."""
     from .. import data, estimators
 
-    if setting.tau != math.inf:
-        # the ridge equations are those of the minimiser; the two-resolvent quantities of a
-        # finite time (issue 13) are not derived yet
-        raise ValueError(f"the theory has no equations for finite tau yet (tau = "
-                         f"{setting.tau:g}); evaluate it with rfdsm.simulate, or use tau = inf")
+    if setting.tau != math.inf and setting.data_model.name != "isotropic":
+        raise ValueError(f"the theory has no equations for finite tau (tau = {setting.tau:g}) "
+                         f"with the data model {setting.data_model.name!r} (it has them for: "
+                         "isotropic); evaluate it with rfdsm.simulate, or use tau = inf")
     for what, obj, names in (
             ("estimator", setting.estimator_object,
              [n for n in estimators.registered_estimators()
@@ -54,6 +54,14 @@ def solver_for(setting: Setting):
     """The solver function ``f(setting, warm=None) -> Solution`` for ``setting.m``; a
     ValueError for an estimator or data model the theory has no equations for."""
     _check_supported(setting)
+    if setting.tau != math.inf:  # gradient flow at a finite time, docs/theory.md Sec. 10
+        from .flow import solve_flow
+
+        return solve_flow
+    if setting.data_model.name != "isotropic":  # a covariance spectrum (docs/theory.md Sec. 12)
+        from .structured import solve_data
+
+        return solve_data
     if setting.m == 1:
         return solve_m1
     if setting.m == math.inf:
@@ -77,16 +85,54 @@ def _jsonable(v):
     return repr(v)
 
 
-def _to_result(setting: Setting, sol: Solution, wall: float) -> Result:
+def _to_result(setting: Setting, sol: Solution, wall: float, metrics=None) -> Result:
     diag = {k: _jsonable(v) for k, v in (sol.diagnostics or {}).items()}
+    limits = diag.pop("metrics", None) or {}  # a solver's limits of registered metrics
     diag["state"] = _jsonable(sol.state)
     if not sol.converged:
         diag.setdefault("warning", "the fixed-point solve did not converge: the errors are not "
                                    "trustworthy (see residual)")
-    return Result(setting=setting, evaluator="theory", train=float(sol.train), test=float(sol.test),
-                  score=float(sol.score), converged=bool(sol.converged),
-                  residual=float(sol.residual), iterations=int(sol.iterations), wall_time=wall,
-                  diagnostics=diag)
+    res = Result(setting=setting, evaluator="theory", train=float(sol.train), test=float(sol.test),
+                 score=float(sol.score), converged=bool(sol.converged),
+                 residual=float(sol.residual), iterations=int(sol.iterations), wall_time=wall,
+                 diagnostics=diag, metrics=limits)
+    if setting.tau != math.inf:  # the metrics' limits are equations of the minimiser (tau = inf)
+        return _note_missing(res, metrics, "the theory has this limit at tau = inf only")
+    return _with_metric_limits(setting, res, metrics)
+
+
+def _note_missing(res: Result, metrics, reason: str) -> Result:
+    """Name, in ``diagnostics["metrics_without_limit"]``, the metrics asked for by name that
+    have no limit here: a requested column is never silently absent."""
+    if metrics is None or metrics == "all":
+        return res
+    from ..metrics import get_metric
+    from ..result import ERRORS
+
+    names = [m.name if hasattr(m, "name") else get_metric(m).name for m in metrics]
+    missing = [n for n in names if n not in ERRORS and n not in res.metrics]
+    if missing:
+        res.diagnostics["metrics_without_limit"] = {n: reason for n in missing}
+    return res
+
+
+def _with_metric_limits(setting: Setting, res: Result, metrics=None) -> Result:
+    """``res`` with the limits of registered metrics (:func:`rfdsm.metrics.theory_metrics` of
+    ``metrics``: by default those computed without being named) added to ``metrics``, where
+    their ``theory`` function gives a value for this setting; the diagnostics of
+    docs/theory.md, Sec. 11, when asked for."""
+    import dataclasses
+
+    from ..metrics import theory_metrics
+
+    extra = {}
+    for metric in theory_metrics(metrics):
+        if metric.name not in res.metrics:
+            value = metric.theory(setting, res)
+            if value is not None:
+                extra[metric.name] = float(value)
+    res = dataclasses.replace(res, metrics={**res.metrics, **extra}) if extra else res
+    return _note_missing(res, metrics, "the theory has no equations for it in this setting")
 
 
 def _warm_state(warm, setting):
@@ -98,7 +144,7 @@ def _warm_state(warm, setting):
     return warm
 
 
-def theory(setting: Setting, *, warm=None, **solver_options) -> Result:
+def theory(setting: Setting, *, warm=None, metrics=None, **solver_options) -> Result:
     """Limits of ``train``, ``test``, ``score`` for ``setting`` as ``d -> inf``.
 
     ``warm``: a previous :class:`rfdsm.Result` of the theory for the same ``m`` (or its
@@ -108,7 +154,9 @@ def theory(setting: Setting, *, warm=None, **solver_options) -> Result:
     An activation with ``mu0 = E sigma(g) != 0`` has the limit of its centred version
     ``sigma - mu0`` (``docs/theory.md``, Sec. 0).
     Ridgeless (``lam = 0``) at the interpolation threshold of ``m = 1`` gives ``test = inf``
-    (``diagnostics["divergent"]``).
+    (``diagnostics["divergent"]``).  ``metrics``: registered metrics whose limits go to
+    ``Result.metrics`` (names, or ``"all"``; default: those a simulation computes unasked, as
+    for :func:`rfdsm.simulate`), e.g. ``rfdsm.diagnostics.DIAGNOSTICS``.
     """
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
@@ -118,23 +166,44 @@ def theory(setting: Setting, *, warm=None, **solver_options) -> Result:
         sol = solver(setting, _warm_state(warm, setting), **solver_options)
     else:
         sol = solver(setting, _warm_state(warm, setting))
-    return _to_result(setting, sol, time.perf_counter() - t0)
+    return _to_result(setting, sol, time.perf_counter() - t0, metrics)
 
 
-def theory_curve(settings, **solver_options) -> list[Result]:
+def theory_curve(settings, metrics=None, **solver_options) -> list[Result]:
     """:func:`theory` along a sequence of settings, each warm-started from the previous point
     with the same ``m`` (continuation).  Order the settings along the curve for best effect."""
     settings = list(settings)
     for s in settings:
         if not isinstance(s, Setting):
             raise ValueError(f"settings must be rfdsm.Setting objects, got {type(s).__name__}")
-    out, last = [], {}
-    for s in settings:
-        res = theory(s, warm=last.get(s.m), **solver_options)
+    out, last, i = [], {}, 0
+    while i < len(settings):
+        s, j = settings[i], i + 1
+        if s.tau != math.inf:  # a run along tau is one continuation path (docs/theory.md Sec. 10)
+            while j < len(settings) and settings[j].tau != math.inf and \
+                    settings[j].replace(tau=s.tau) == s:
+                j += 1
+            out.extend(_flow_curve(settings[i:j], solver_options))
+            i = j
+            continue
+        res = theory(s, warm=last.get(s.m), metrics=metrics, **solver_options)
         if res.converged:
             last[s.m] = res
         out.append(res)
+        i = j
     return out
+
+
+def _flow_curve(settings, solver_options) -> list[Result]:
+    """Finite-tau settings equal up to tau, solved together; wall time split evenly."""
+    from .flow import solve_flow_curve
+
+    for s in settings:
+        solver_for(s)  # the same refusals as theory()
+    t0 = time.perf_counter()
+    sols = solve_flow_curve(settings, **solver_options)
+    wall = (time.perf_counter() - t0) / len(settings)
+    return [_to_result(s, sol, wall) for s, sol in zip(settings, sols)]
 
 
 class _CallableModule(types.ModuleType):

@@ -121,13 +121,16 @@ def _weight_equations(sys, y):
     return G, J, np.array([ws, wi])
 
 
-def _solve_weights(sys, y, tol=1e-12, max_iter=60):
+def _solve_weights(sys, y, tol=1e-12, max_iter=60, equations=None):
     """Newton's method in ``log(alpha), log(theta)`` with backtracking on ``|G|``.
 
     Returns ``(omega, iterations)``; the result is only a starting point, polished (and judged)
-    by :func:`_solve` in the ``omega`` variables.
+    by :func:`_solve` in the ``omega`` variables.  ``equations(sys, y) -> (G, J, omega)``:
+    (F6b) and the definition of ``alpha`` (default :func:`_weight_equations`; the structured
+    data model supplies its own traces, docs/theory.md Sec. 12).
     """
-    G, J, x = _weight_equations(sys, y)
+    eq = equations or _weight_equations
+    G, J, x = eq(sys, y)
     it = 0
     for it in range(1, max_iter + 1):
         g0 = float(np.abs(G).max())
@@ -142,7 +145,7 @@ def _solve_weights(sys, y, tol=1e-12, max_iter=60):
         t, accepted = 1.0, False
         for _ in range(40):
             yn = y * np.exp(np.clip(t * du, -30.0, 30.0))
-            Gn, Jn, xn = _weight_equations(sys, yn)
+            Gn, Jn, xn = eq(sys, yn)
             if np.all(np.isfinite(Gn)) and float(np.abs(Gn).max()) < g0 * (1.0 - 1e-4 * t):
                 accepted = True
                 break
