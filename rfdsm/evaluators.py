@@ -41,6 +41,8 @@ import math
 from typing import Any
 
 from . import params as _params
+# shared with the config parser (one copy of each message); re-exported for it
+from ._config_checks import check_int, count_values, parse_dims, show  # noqa: F401
 from .setting import Setting
 
 __all__ = ["Evaluator", "STYLES", "register_evaluator", "unregister_evaluator",
@@ -51,47 +53,6 @@ __all__ = ["Evaluator", "STYLES", "register_evaluator", "unregister_evaluator",
 STYLES = ("line", "points")
 #: Top-level config tables that an evaluator's section would shadow.
 _RESERVED = ("sweep", "grid")
-
-
-# --- helpers shared with the config parser (one copy of each message) ----------------------
-def show(v) -> str:
-    """``repr(v)``, shortened: a 400-digit integer in an error line helps nobody."""
-    text = repr(v)
-    return text if len(text) <= 40 else f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
-
-
-def check_int(value, where: str, low: int) -> int:
-    """``value`` if it is an integer ``>= low`` (not a bool), else a ValueError naming ``where``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{where} must be an integer >= {low}, got {type(value).__name__} "
-                         f"{show(value)}")
-    if value < low:
-        raise ValueError(f"{where} must be an integer >= {low}, got {show(value)}")
-    return value
-
-
-def parse_dims(section: dict, where: str, what: str) -> list[int]:
-    """The ``d`` of an evaluator's TOML section: one integer >= 1 or a list of distinct ones."""
-    if "d" not in section:
-        raise ValueError(f"{where}.d is required: {what}")
-    ds = section["d"] if isinstance(section["d"], list) else [section["d"]]
-    if not ds:
-        raise ValueError(f"{where}.d is an empty list; give at least one dimension")
-    ds = [check_int(v, f"{where}.d", 1) for v in ds]
-    if len(set(ds)) != len(ds):
-        raise ValueError(f"{where}.d lists a dimension more than once")
-    return ds
-
-
-def count_values(spec) -> int:
-    """Number of values of one config entry (list, range table or scalar), read off without
-    expanding it.  A malformed entry counts 1: the full parse then reports it properly."""
-    if isinstance(spec, dict):
-        num = spec.get("num")
-        return num if isinstance(num, int) and not isinstance(num, bool) and num >= 1 else 1
-    if isinstance(spec, list):
-        return max(len(spec), 1)
-    return 1
 
 
 def canonical(v):
