@@ -154,6 +154,10 @@ def print_result(res, as_json: bool) -> None:
     # an iterative solve reports its iteration count; the simulator has none
     extra = f" iterations={res.iterations}" if res.iterations is not None else ""
     print(f"  converged={res.converged} residual={_fmt(res.residual)}{extra}")
+    if diag.get("divergent"):
+        print("  divergent: the ridgeless limit is infinite here (interpolation threshold)")
+    if diag.get("warning"):
+        print(f"  warning: {diag['warning']}")
     if not res.converged:
         print("  NOT CONVERGED: these numbers are not reliable (exit status 1)")
     print(f"  wall time {res.wall_time:.3g} s")

@@ -178,3 +178,5 @@ def theory_metrics(metrics=None) -> tuple[Metric, ...]:
 
 # test_emp, beta, bias2, variance (docs/model.md, "Empirical test loss, bias and variance")
 from . import diagnostics as _diagnostics  # noqa: E402,F401  (registers them)
+# test_par, test_perp, score_par, score_perp (docs/model.md, "Structured data")
+from . import subspace as _subspace  # noqa: E402,F401  (registers them)

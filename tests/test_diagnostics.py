@@ -239,3 +239,10 @@ def test_computed_figures():
     assert len(table) == 10 and table["converged"].all()
     fig, table = P.optimal_envelope(2, 2, [1.0, 8.0], lams=(1e-3,))
     assert (table["test_star"] <= table["test_lam0.001"]).all() and (table["status"] == "ok").all()
+
+
+def test_plateau_refuses_a_finite_training_time():
+    from rfdsm.theory import plateau
+
+    with pytest.raises(ValueError, match="tau = inf"):
+        plateau(Setting(psi_n=2, psi_p=4, m=1, t=0.1, lam=1e-3, tau=10))

@@ -192,3 +192,13 @@ def test_structured_data_at_finite_tau_is_refused():
 
     with pytest.raises(ValueError, match="finite tau"):
         rfdsm.theory(Setting(*UNDER, tau=5.0, data=subspace(0.5)))
+
+
+def test_a_time_beyond_double_precision_is_the_minimiser_or_not_converged():
+    # away from the threshold tau = 1e40 is the ridge minimiser; ridgeless at p = n the errors
+    # grow without bound, so no double-precision answer exists: flagged, and quickly
+    ok = rfdsm.theory(Setting(2, 2.01, m=1, t=0.1, lam=0.0, tau=1e40))
+    ridge = rfdsm.theory(Setting(2, 2.01, m=1, t=0.1, lam=0.0))
+    assert ok.converged and ok.test == pytest.approx(ridge.test, rel=1e-8)
+    at = rfdsm.theory(Setting(2, 2, m=1, t=0.1, lam=0.0, tau=1e40))
+    assert not at.converged and "double precision" in at.diagnostics["warning"]

@@ -37,6 +37,10 @@ _FAR = 10.0  # first rung: every |z_k| >= _FAR (spectral scale + lam)
 _RATIO = 4.0  # c tau grows by at most this per rung
 _ROUGH = 1e-6  # Newton tolerance on rungs that only carry the roots (as in stieltjes.descend)
 _SPLITS = 12  # a failed rung is split in log(c tau) at most this many times
+#: ``c tau`` times the spectral scale beyond which ``exp(-c tau u)`` is below rounding for every
+#: ``u`` double precision tells apart from 0 on that scale: a longer time is solved at this one
+#: and must then equal the minimiser (``tau = inf``), or it is not converged
+_CT_SCALE_MAX = 1e15
 
 
 def _equations(setting, sp, probe: bool):
@@ -307,9 +311,13 @@ def _solve_curve(settings, *, tol=1e-13, max_iter=60, nodes=400, quad_tol=1e-9,
     if any(s.replace(tau=base.tau) != base for s in settings):
         raise ValueError("solve_flow_curve: the settings must differ in tau only")
     poles = tuple(int(N) for N in poles)
+    c = 2.0 * base.h / base.psi_p  # docs/model.md
+    tau_cap = _CT_SCALE_MAX / (c * spectral_scale(base, ge_spectrum(base, nodes)))
+    beyond = [t > tau_cap for t in taus]
+    taus = [min(t, tau_cap) for t in taus]
     order = np.argsort(taus, kind="stable")
     uniq, inv = np.unique(np.asarray(taus)[order], return_inverse=True)
-    ctaus = list(2.0 * base.h / base.psi_p * uniq)  # c tau, c = 2h/psi_p (docs/model.md)
+    ctaus = list(c * uniq)
     where, qerr, used = _refined(base, ctaus, nodes, max_nodes, quad_tol, poles, tol, max_iter)
     kerr = _constants_effect(base, ctaus, where, poles, tol, max_iter)
     sols = [None] * len(settings)
@@ -324,7 +332,31 @@ def _solve_curve(settings, *, tol=1e-13, max_iter=60, nodes=400, quad_tol=1e-9,
                 pos = order[pos]
                 sols[pos] = _judge(settings[pos], fin, qerr[u], kerr[u], used[u], poles,
                                    quad_tol)
-    return sols
+    return [_beyond_resolution(s, sol, tau_cap, quad_tol) if far else sol
+            for s, sol, far in zip(settings, sols, beyond)]
+
+
+def _beyond_resolution(setting, sol, tau_cap, quad_tol) -> Solution:
+    """A ``tau`` past ``tau_cap`` (:data:`_CT_SCALE_MAX`): the flow was solved at ``tau_cap``;
+    it is the answer when it equals the minimiser there, else the time is not resolved
+    (e.g. ridgeless at the interpolation threshold, where the errors grow without bound)."""
+    from . import solver_for
+
+    ridge = solver_for(setting.replace(tau=math.inf))(setting.replace(tau=math.inf))
+    diag = dict(sol.diagnostics, solved_at_tau=tau_cap)
+    same = (ridge.converged and sol.converged and math.isfinite(ridge.test)
+            and _change(np.array([[sol.train], [sol.test]]),
+                        np.array([[ridge.train], [ridge.test]]))[0] <= quad_tol)
+    if same:
+        return Solution(sol.train, sol.test, sol.score, True, sol.residual, sol.iterations,
+                        sol.state, diag)
+    diag["warning"] = "; ".join(filter(None, (
+        f"tau = {setting.tau:g} is beyond what double precision resolves here (c tau times "
+        f"the spectral scale > {_CT_SCALE_MAX:g}); at tau = {tau_cap:.3g} the flow has not "
+        f"reached the minimiser (test {sol.test:.6g} vs {ridge.test:.6g} at tau = inf)",
+        sol.diagnostics.get("warning"))))
+    return Solution(sol.train, sol.test, sol.score, False, sol.residual, sol.iterations,
+                    sol.state, diag)
 
 
 def _judge(setting, fin, qerr, kerr, nodes, poles, quad_tol) -> Solution:

@@ -107,6 +107,10 @@ def plateau(setting: Setting) -> Result:
     if setting.data_model.name != "isotropic" or getattr(setting, "psi_d", 1.0) != 1.0:
         raise ValueError("the plateau (docs/theory.md, Sec. 11.4) is derived for the isotropic "
                          f"target, not the data model {setting.data_model.name!r}")
+    if setting.tau != math.inf:
+        # (G10)-(G17) are limits of the minimiser; the flow's psi_p -> inf limit is not derived
+        raise ValueError(f"the plateau is derived for the minimiser (tau = inf), not for tau = "
+                         f"{setting.tau:g}; use rfdsm.theory at a large psi_p instead")
     t0 = time.perf_counter()
     v = plateau_values(setting)
     metrics = {q: float(v[q]) for q in ("test_emp", "beta", "bias2", "variance")}
