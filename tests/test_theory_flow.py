@@ -84,7 +84,12 @@ def test_equal_ridges_reduce_to_the_derivative_formulas(m, kw):
         assert ref.state[0] == ("above" if eqs.above else "below")
         om = np.array(ref.state[1:], dtype=complex).reshape(2, 1, 1)
         out = finite_m_errors(eqs.rule, eqs, om, z, beta, s)
-    np.testing.assert_allclose(np.ravel(out), [ref.train, ref.test], rtol=1e-10, atol=1e-13)
+    out = np.ravel(out)
+    np.testing.assert_allclose(out[:2], [ref.train, ref.test], rtol=1e-10, atol=1e-13)
+    # the third value, -(1/d) tr(B V^T), is h beta of the diagnostics at tau = inf (eq. G2),
+    # whose own rule is resolved to the quadrature tolerance 1e-9
+    h_beta = s.h * theory(s, metrics=("beta",)).metrics["beta"]
+    assert out[2] == pytest.approx(h_beta, rel=1e-9, abs=1e-13)
 
 
 # ------------------------------------------------------------------ long and short times
@@ -202,3 +207,21 @@ def test_a_time_beyond_double_precision_is_the_minimiser_or_not_converged():
     assert ok.converged and ok.test == pytest.approx(ridge.test, rel=1e-8)
     at = rfdsm.theory(Setting(2, 2, m=1, t=0.1, lam=0.0, tau=1e40))
     assert not at.converged and "double precision" in at.diagnostics["warning"]
+
+
+def test_diagnostics_at_finite_tau_are_the_limit_of_the_simulation():
+    # beta, bias2, variance from the flow's first-order trace (docs/theory.md Sec. 10-11);
+    # test_emp = train at m = inf; finite-m test_emp has no finite-tau limit yet (refused)
+    from rfdsm.diagnostics import DIAGNOSTICS
+
+    settings = [Setting(2, 4, m=4, t=0.1, lam=1e-3, tau=10.0),
+                Setting(0.5, 4, m=INF, t=0.1, lam=0.0, tau=100.0)]
+    df = validation_table(settings, ds=(48, 80, 128), n_seeds=4, metrics=DIAGNOSTICS)
+    assert set(df["quantity"]) >= {"beta", "bias2", "variance"}
+    assert set(df[df["m"] == INF]["quantity"]) >= {"test_emp"}
+    assert "test_emp" not in set(df[df["m"] == 4]["quantity"])
+    wide, ok = summarize(df)
+    assert ok, wide.loc[~wide["ok"], ["m", "tau", "quantity", "theory", "intercept", "se",
+                                      "reason"]].to_string()
+    res = theory(settings[0], metrics=DIAGNOSTICS)
+    assert res.metrics["bias2"] + res.metrics["variance"] == pytest.approx(res.score, rel=1e-12)

@@ -9,6 +9,7 @@ loop of :mod:`.driver`.  A finite training time ``tau`` is solved by :mod:`.flow
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import sys
@@ -96,7 +97,13 @@ def _to_result(setting: Setting, sol: Solution, wall: float, metrics=None) -> Re
                  score=float(sol.score), converged=bool(sol.converged),
                  residual=float(sol.residual), iterations=int(sol.iterations), wall_time=wall,
                  diagnostics=diag, metrics=limits)
-    if setting.tau != math.inf:  # the metrics' limits are equations of the minimiser (tau = inf)
+    if setting.tau != math.inf:
+        # the flow gives some diagnostics at once (docs/theory.md Sec. 10); like every metric
+        # with default=False they are reported when asked for
+        from ..metrics import theory_metrics
+
+        asked = {m.name for m in theory_metrics(metrics)}
+        res = dataclasses.replace(res, metrics={k: v for k, v in limits.items() if k in asked})
         return _note_missing(res, metrics, "the theory has this limit at tau = inf only")
     return _with_metric_limits(setting, res, metrics)
 

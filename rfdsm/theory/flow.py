@@ -248,7 +248,7 @@ def _refined(setting, ctaus, nodes, max_nodes, quad_tol, poles, tol, max_iter):
         nodes *= 2
         cur = _OnRule(setting, [ctaus[i] for i in todo], nodes, poles, tol, max_iter, warm=warm)
         err = cur.errors()
-        ch = _change(err, prev_err)
+        ch = _change(err[:2], prev_err[:2])
         stop = (ch <= quad_tol) | (nodes >= max_nodes)
         for j in np.flatnonzero(stop):
             where[todo[j]] = (cur, j)
@@ -270,7 +270,7 @@ def _constants_effect(setting, ctaus, where, poles, tol, max_iter):
         js = [where[i][1] for i in idx]
         moved = _OnRule(setting, rule.ctaus[js], rule.nodes, poles, tol, max_iter,
                       warm=rule.subset(js), probe=True)
-        out[idx] = _change(moved.errors(), rule.errors(idx=js))
+        out[idx] = _change(moved.errors()[:2], rule.errors(idx=js)[:2])
     return out
 
 
@@ -361,8 +361,8 @@ def _beyond_resolution(setting, sol, tau_cap, quad_tol) -> Solution:
 
 def _judge(setting, fin, qerr, kerr, nodes, poles, quad_tol) -> Solution:
     """Bounds, warnings and ``converged`` for one ``tau`` (as the driver's ``_judge``)."""
-    train, test = (float(v) for v in fin["errors"])
-    perr = float(_change(np.array([[train], [test]]), np.asarray(fin["check"])[:, None])[0])
+    train, test, s1 = (float(v) for v in fin["errors"])
+    perr = float(_change(np.array([[train], [test]]), np.asarray(fin["check"])[:2, None])[0])
     train, warning = physical_bounds(setting, train, test)
     finite = math.isfinite(train) and math.isfinite(test)
     diag = {"solver": "finite-tau two-resolvent equivalents (docs/theory.md eqs. D1-D12)",
@@ -381,8 +381,21 @@ def _judge(setting, fin, qerr, kerr, nodes, poles, quad_tol) -> Solution:
     converged = bool(fin["ok"] and fin["residual"] <= RESIDUAL_TOL and qerr <= quad_tol
                      and finite and "warning" not in diag)
     score = (test - setting.bayes) / setting.h
+    diag["metrics"] = _diagnostic_limits(setting, train, score, s1)
     return Solution(train, test, float(score), converged, residual, int(fin["steps"]),
                     {"tau": setting.tau, "nodes": int(nodes)}, diag)
+
+
+def _diagnostic_limits(setting, train, score, s1) -> dict:
+    """The diagnostics of docs/theory.md Sec. 11 that the flow gives at once: ``beta = S1/h``
+    (G2), ``bias2 = (1 - beta)^2``, ``variance = score - bias2``; at ``m = inf`` also
+    ``test_emp = train`` (G4: the noise average on the training points is the training loss)."""
+    beta = s1 / setting.h
+    bias2 = (1.0 - beta) ** 2
+    out = {"beta": beta, "bias2": bias2, "variance": score - bias2}
+    if setting.m == math.inf:
+        out["test_emp"] = train
+    return {k: float(v) for k, v in out.items()}
 
 
 def solve_flow(setting, warm=None, **options) -> Solution:

@@ -74,11 +74,12 @@ class _Pairs:
 def _assemble(pairs, S1, c_sigma, c_one, bbar_sum):
     """Eq. (D5): ``test = 1 + sum beta beta c(Sigma) - 2 S1``;
     ``train = (1 - b)^2 + (2 - b) sum beta (1 - b_k) - sum beta beta lam_k c(1)``, ``b = sum beta``
-    (the form that keeps an interpolating fit's ``train ~ 0`` free of cancellation)."""
+    (the form that keeps an interpolating fit's ``train ~ 0`` free of cancellation).  Returns
+    ``(train, test, S1)``: ``S1 = -(1/d) tr(B V^T)`` is also ``h beta`` of eq. (G2)."""
     b = pairs.total
     test = 1.0 + pairs.sum2(c_sigma) - 2.0 * S1
     train = (1.0 - b) ** 2 + (2.0 - b) * bbar_sum - pairs.sum2(c_one, weighted=True)
-    return train, test
+    return train, test, S1
 
 
 def _resolvents(rule, A, B):
