@@ -22,7 +22,7 @@ import numpy as np
 
 from .common import ge_spectrum, ratio
 
-__all__ = ["limits", "finite_m_values", "QUAD_TOL"]
+__all__ = ["limits", "flow_limits", "finite_m_values", "QUAD_TOL"]
 
 #: Relative change between two rules below which a diagnostic is resolved (that of the errors).
 QUAD_TOL = 1e-9
@@ -151,3 +151,17 @@ def limits(setting, result) -> dict:
         state = tuple(state)
     nodes = int(diag.get("nodes", 400))
     return _limits(setting, state, nodes, float(result.train), float(result.score))
+
+
+def flow_limits(setting, train, score, s1) -> dict:
+    """The diagnostics that the finite-``tau`` flow (docs/theory.md, end of Sec. 10) gives at
+    once from its first-order sum ``S1 = -(1/d) tr(B V^T)``: ``beta = S1/h`` (G2),
+    ``bias2 = (1 - beta)^2``, ``variance = score - bias2``; at ``m = inf`` also
+    ``test_emp = train`` (G4: the noise average on the training points is the training loss)."""
+    beta = s1 / setting.h
+    bias2 = (1.0 - beta) ** 2
+    out = {"beta": beta, "bias2": bias2, "variance": score - bias2}
+    if setting.m == math.inf:
+        out["test_emp"] = train
+    return {k: float(v) for k, v in out.items()}
+

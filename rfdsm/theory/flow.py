@@ -26,6 +26,7 @@ import numpy as np
 
 from .common import (Solution, constants_need_probe, constants_warning, ge_constants,
                      ge_spectrum, physical_bounds)
+from .diagnostics import flow_limits
 from .driver import RESIDUAL_TOL
 from .flow_poles import DEFAULT_POLES, filter_error, talbot_half
 from .flow_traces import finite_m_errors, minf_errors
@@ -381,21 +382,9 @@ def _judge(setting, fin, qerr, kerr, nodes, poles, quad_tol) -> Solution:
     converged = bool(fin["ok"] and fin["residual"] <= RESIDUAL_TOL and qerr <= quad_tol
                      and finite and "warning" not in diag)
     score = (test - setting.bayes) / setting.h
-    diag["metrics"] = _diagnostic_limits(setting, train, score, s1)
+    diag["metrics"] = flow_limits(setting, train, score, s1)
     return Solution(train, test, float(score), converged, residual, int(fin["steps"]),
                     {"tau": setting.tau, "nodes": int(nodes)}, diag)
-
-
-def _diagnostic_limits(setting, train, score, s1) -> dict:
-    """The diagnostics of docs/theory.md Sec. 11 that the flow gives at once: ``beta = S1/h``
-    (G2), ``bias2 = (1 - beta)^2``, ``variance = score - bias2``; at ``m = inf`` also
-    ``test_emp = train`` (G4: the noise average on the training points is the training loss)."""
-    beta = s1 / setting.h
-    bias2 = (1.0 - beta) ** 2
-    out = {"beta": beta, "bias2": bias2, "variance": score - bias2}
-    if setting.m == math.inf:
-        out["test_emp"] = train
-    return {k: float(v) for k, v in out.items()}
 
 
 def solve_flow(setting, warm=None, **options) -> Solution:
