@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 
-from ..evaluators import (Evaluator, as_setting, check_int, count_values, digest, parse_dims,
-                          setting_key, show)
+from ..evaluators import (Evaluator, Simulate, as_setting, check_int, digest,
+                          parse_dims, setting_key, show)
 from .options import DEFAULTS, check_options
 
 __all__ = ["Sample"]
@@ -53,12 +53,7 @@ class Sample(Evaluator):
                     raise ValueError(f"sample.d = {d} with psi_n = {s.psi_n:g} gives n = {n}; "
                                      "the memorised fraction needs n >= 2 training points")
 
-    def count(self, section, points, curve_points):
-        seeds = section.get("seeds", 1)
-        seeds = seeds if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1 \
-            else 1
-        rows = points * count_values(section.get("d")) * seeds
-        return rows, rows
+    count = Simulate.count  # one row per (point, d, seed), as a simulation
 
     def tasks(self, settings, options, curve):
         from ..metrics import simulation_metrics

@@ -47,14 +47,7 @@ class _System:
         return (k * R.t1(ge.C), k * R.t1(ge.Sc), k * R.t2(ge.C, ge.C), k * R.t2(ge.C, ge.Sc),
                 k * R.t2(ge.Sc, ge.Sc))
 
-    def weights(self, x):
-        ws, wi = x
-        m, c1 = self.m, self.c1
-        alpha = 1.0 / (c1 + wi + m * ws)
-        theta = (1.0 - ws * alpha) / (c1 + wi)
-        g_alpha = np.array([-m * alpha * alpha, -alpha * alpha])
-        g_theta = np.array([-alpha * alpha, (-ws * g_alpha[1] - theta) / (c1 + wi)])
-        return alpha, theta, g_alpha, g_theta
+    weights = _fm._System.weights  # (F4): the same weights of omega, only D is new
 
     def evaluate(self, x):
         alpha, theta, g_alpha, g_theta = self.weights(x)
