@@ -1,7 +1,8 @@
 """What the registries of the seams share: named objects, identity by content, pickling by value.
 
 A :class:`Registry` maps names to objects of one kind (estimators, data models, ...); its
-built-ins cannot be replaced.  :class:`ByContent` gives such objects equality and hashing by a
+built-ins cannot be replaced, and are made on first use by a loader the seam's package gives
+(the registry never imports a plug-in).  :class:`ByContent` gives such objects equality and hashing by a
 content fingerprint, so that caches and sweep hashes see what an object computes, not only its
 name, and pickling by value (cloudpickle), so that an object registered only in a parent
 process (a script's ``__main__``, a notebook) reaches spawned workers and Dask; a built-in
@@ -20,10 +21,23 @@ class Registry:
     parameter that selects one)."""
 
     def __init__(self, kind: str, param: str, cls, builtins=()):
+        """``builtins``: the built-in objects, or a function returning them (called once, on
+        the first lookup)."""
         self.kind, self.param, self.cls = kind, param, cls
-        self._builtins = {obj.name: obj for obj in builtins}
-        self._items = dict(self._builtins)
+        self._loader = builtins if callable(builtins) else (lambda: builtins)
+        self._loaded = None
+        self._extra: dict = {}
         _REGISTRIES[kind] = self
+
+    @property
+    def _builtins(self) -> dict:
+        if self._loaded is None:
+            self._loaded = {obj.name: obj for obj in self._loader()}
+        return self._loaded
+
+    @property
+    def _items(self) -> dict:
+        return {**self._builtins, **self._extra}
 
     def register(self, obj, overwrite: bool = False):
         if not isinstance(obj, self.cls):
@@ -37,7 +51,7 @@ class Registry:
         if obj.name in self._items and not overwrite:
             raise ValueError(f"{self.kind} {obj.name!r} is already registered "
                              "(pass overwrite=True)")
-        self._items[obj.name] = obj
+        self._extra[obj.name] = obj
         return obj
 
     def get(self, name):

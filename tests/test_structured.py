@@ -11,6 +11,7 @@ import pytest
 
 import rfdsm
 import rfdsm.subspace  # registers the par/perp metrics
+from rfdsm.data import DataModel, GaussianLaw
 from rfdsm import Setting
 from rfdsm import validate as V
 from rfdsm.data import Spectrum, get_data, parse_spectrum, subspace
@@ -130,21 +131,22 @@ def test_test_is_h_score_plus_bayes_and_monte_carlo(data, psi_d, m):
     assert sp["test_perp"] == pytest.approx(s.h * sp["score_perp"], rel=1e-12, abs=1e-15)
 
 
-class _Rotated(Spectrum):
-    """``Sigma = O Lambda O^T`` for a fixed random orthogonal ``O`` (dimension ``d``)."""
+def _orthogonal(d):
+    q, r = np.linalg.qr(np.random.default_rng(99).standard_normal((d, d)))
+    return q * np.sign(np.diag(r))
+
+
+class _Rotated(DataModel):
+    """``Sigma = O Lambda O^T`` for a fixed random orthogonal ``O``: a law with an orientation
+    (the evaluators read it from the descriptor)."""
 
     def __init__(self, base, d):
-        super().__init__(base.weights, base.values)
         self.name = "rotated-" + base.name
-        q, r = np.linalg.qr(np.random.default_rng(99).standard_normal((d, d)))
-        self.O = q * np.sign(np.diag(r))
+        self.O = _orthogonal(d)
+        self._law = GaussianLaw(base.weights, base.values, basis=_orthogonal)
 
-    def sample(self, n, d, rng):
-        return super().sample(n, d, rng) @ self.O.T
-
-    def population_moments(self, act, W, h, corr=None, ops=None):
-        half = self.O @ (np.sqrt(self._gamma(h, W.shape[1]))[:, None] * self.O.T)
-        return fitmod.population_moments(act, W, h, fitmod.HOST.correlations(W @ half))
+    def law(self):
+        return self._law
 
 
 def test_orientation_of_sigma_is_irrelevant(monkeypatch):

@@ -150,14 +150,14 @@ def _population(st, W, corr, cache):
     """The population moments at ``st.t``.  Isotropic data: ``y ~ N(0, I)`` at every time, so
     ``U_pop`` does not depend on ``t`` and ``V_pop`` is ``sqrt(h)`` times its value at
     ``h = 1`` (``rfdsm.simulate.fit.population_moments``): formed once, scaled per time."""
-    from ..data import Isotropic
     from ..simulate.fit import Moments
+    from ..simulate.population import law_of, population_moments
 
     model = st.data_model
-    if type(model) is not Isotropic:
-        return model.population_moments(st.sigma, W, st.h, corr)
+    if not getattr(law_of(model), "is_isotropic", False):
+        return population_moments(model, st.sigma, W, st.h, corr)
     if "pop" not in cache:
-        cache["pop"] = model.population_moments(st.sigma, W, 1.0, corr)
+        cache["pop"] = population_moments(model, st.sigma, W, 1.0, corr)
     pop = cache["pop"]
     return Moments(pop.S, math.sqrt(st.h) * pop.C, pop.noise_sq, pop.info)
 

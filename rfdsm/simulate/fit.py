@@ -242,18 +242,21 @@ def noise_averaged_moments(act, dr: Draw, a: float, h: float, block_bytes: int,
     return Moments(U, C, 1.0, info)
 
 
-def population_moments(act, W, h: float, corr=None, ops=HOST) -> Moments:
+def population_moments(act, W, h: float, corr=None, ops=HOST, means=None) -> Moments:
     """Exact ``U_pop = E phi phi^T`` and ``V_pop = E eps phi^T`` for fresh ``y = a x + sqrt(h) eps``.
 
-    ``y ~ N(0, I)``; ``E[eps | y] = sqrt(h) y``, so ``V_pop = sqrt(h) E[y phi^T] =
-    sqrt(h/d) W^T diag(E sigma'(sqrt(r_i) z))`` (Stein), and ``U_pop`` is the Mehler series with
-    means 0 and scales ``sqrt(r_i)``.
+    The preactivations have the correlations ``corr`` (default: those of ``W``, i.e.
+    ``y ~ N(0, I)``), scales ``sqrt(r_i)`` and means ``means`` (default 0); ``V_pop =
+    sqrt(h/d) W^T diag(E sigma'(u_i))`` (Stein), and ``U_pop`` is the Mehler series with the
+    Hermite coefficients of each feature at its mean and scale.  The law of the data enters
+    through ``corr`` and ``means`` only (:mod:`rfdsm.simulate.population`).
     """
     p, d = W.shape
     r, rho, rho_max = corr if corr is not None else ops.correlations(W)
     K = mehler.series_order(rho_max)
     s = np.sqrt(ops.to_host(r))
-    beta, m2 = act.moments(np.zeros(p), s, K)  # p values: cheap on the host for any backend
+    # p values: cheap on the host for any backend
+    beta, m2 = act.moments(np.zeros(p) if means is None else np.asarray(means, float), s, K)
     U = ops.xp.zeros((p, p))
     ops.accumulate(U, rho, ops.to_device(beta[:, :, None]), 1.0)
     U[ops.xp.arange(p), ops.xp.arange(p)] = ops.to_device(m2)
@@ -343,6 +346,8 @@ def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
     p = setting.sizes(d)[1]
     act, h = setting.sigma, setting.h
     dt = _float_dtype(dtype)
+    from . import population  # imports this module
+
     t0 = time.perf_counter()
     dr, W, corr, mom = training_moments(setting, d, seed, block_bytes, chunk, dt, ops)
     ops.sync()
@@ -352,7 +357,7 @@ def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
     ops.sync()
     t2 = time.perf_counter()
     with _blas(ops, "population", p):
-        pop = setting.data_model.population_moments(act, W, h, corr, ops)
+        pop = population.population_moments(setting.data_model, act, W, h, corr, ops)
         q_pop = quadratic(K, pop, ops)
     t3 = time.perf_counter()
     info = {**mom.info, **pop.info, "time_moments": t1 - t0, "time_solve": t2 - t1,

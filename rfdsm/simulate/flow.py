@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import fit as _fit
+from .population import population_moments
 from .threads import THREADS
 
 
@@ -57,7 +58,7 @@ def curve_seed(setting, d: int, seed: int, taus, block_bytes: int, chunk, dtype,
             evals, Q = np.linalg.eigh(mom.S)
         Ct = Q.T @ mom.C.T
         t2 = time.perf_counter()
-        pop = setting.data_model.population_moments(setting.sigma, W, setting.h, corr)
+        pop = population_moments(setting.data_model, setting.sigma, W, setting.h, corr)
         M = (Q.T @ pop.S @ Q) * (Ct @ Ct.T)
         w = np.einsum("ik,ik->i", Q.T @ pop.C.T, Ct)
         c2 = np.einsum("ik,ik->i", Ct, Ct)
