@@ -59,15 +59,46 @@ def test_estimator_identity_and_pickling():
 
 
 def test_theory_refuses_what_it_has_no_equations_for():
-    with pytest.raises(ValueError, match="no equations for the estimator 'toy'.*ridge"):
+    # a filter function says nothing the theory can read: refused, never ridge's limit
+    with pytest.raises(ValueError, match="no equations for the estimator 'toy'.*filter "
+                                         "function only"):
         rfdsm.theory(Setting(psi_n=1, psi_p=2, estimator="toy"))
 
-    class Shifted(Isotropic):
-        name, has_theory = "shifted-toy", False
+    class Shifted(Isotropic):  # samples N(1, I) but inherits the law N(0, I)
+        name = "shifted-toy"
+
+        def sample(self, n, d, rng):
+            return 1.0 + rng.standard_normal((n, d))
 
     register_data(Shifted(), overwrite=True)
-    with pytest.raises(ValueError, match="no equations for the data model 'shifted-toy'"):
-        rfdsm.theory(Setting(psi_n=1, psi_p=2, data="shifted-toy"))
+    s = Setting(psi_n=1, psi_p=2, data="shifted-toy")
+    for evaluate in (rfdsm.theory, lambda st: rfdsm.simulate(st, d=20)):
+        with pytest.raises(ValueError, match="'shifted-toy': its sample contradicts its law"):
+            evaluate(s)
+
+
+def test_theory_evaluates_an_estimator_by_its_form():
+    from rfdsm.estimators import GradientFlow, Resolvent, flow_rate
+
+    s = Setting(psi_n=2, psi_p=4, m=math.inf, t=0.1, lam=0.01)
+    twice = Estimator("twice-ridge", form=lambda st: Resolvent(2.0 * st.lam))
+    got = rfdsm.theory(s.replace(estimator=twice))
+    assert got.setting.estimator == "twice-ridge" and got.setting.lam == 0.01
+    assert got.test == rfdsm.theory(s.replace(lam=0.02)).test != rfdsm.theory(s).test
+    # the simulator evaluates the same form: ridge at 2 lam
+    sim = rfdsm.simulate(s.replace(estimator=twice), d=30, seed=2)
+    assert sim.test == pytest.approx(rfdsm.simulate(s.replace(lam=0.02), d=30, seed=2).test,
+                                     rel=1e-10)
+    # gradient flow stated by a user: the flow solver at tau = ct / c
+    flow = Estimator("my-flow", form=lambda st: GradientFlow(st.lam, 3.0 * flow_rate(st)))
+    assert rfdsm.theory(s.replace(estimator=flow)).test == pytest.approx(
+        rfdsm.theory(s.replace(tau=3.0)).test, rel=1e-12)
+    # a filter that contradicts its form is refused where the estimator is first used
+    liar = Estimator("liar", lambda e, st: 1.0 / (e + st.lam), form=lambda st: Resolvent(2 * st.lam))
+    with pytest.raises(ValueError, match="'liar': its filter is not its form"):
+        Setting(psi_n=1, psi_p=2, estimator=liar).__hash__()
+    with pytest.warns(DeprecationWarning, match="has_theory"):
+        Estimator("old", lambda e, st: 1.0 / (e + st.lam), has_theory=True)
 
 
 def test_bayes_comes_from_the_data_model():

@@ -20,9 +20,7 @@ import numpy as np
 from ..result import Result
 from ..setting import Setting
 from .common import Solution
-from .finite_m import solve_finite_m
-from .m1 import solve_m1
-from .minf import solve_minf
+from .routing import route
 from . import spectrum  # callable: rfdsm.theory.spectrum(setting), docs/theory.md Sec. 9
 from .plateau import plateau  # the psi_p -> inf limit, docs/theory.md Sec. 11.4
 
@@ -30,44 +28,16 @@ __all__ = ["theory", "theory_curve", "solver_for", "spectrum", "plateau"]
 
 
 def _check_supported(setting: Setting) -> None:
-    """Refuse an estimator or data model without equations here, and a finite training time
-    on a data model other than the isotropic one (docs/theory.md Sec. 10 derives gradient flow
-    for isotropic data): a clear error instead of the limit of another model."""
-    from .. import data, estimators
-
-    if setting.tau != math.inf and setting.data_model.name != "isotropic":
-        raise ValueError(f"the theory has no equations for finite tau (tau = {setting.tau:g}) "
-                         f"with the data model {setting.data_model.name!r} (it has them for: "
-                         "isotropic); evaluate it with rfdsm.simulate, or use tau = inf")
-    for what, obj, names in (
-            ("estimator", setting.estimator_object,
-             [n for n in estimators.registered_estimators()
-              if estimators.get_estimator(n).has_theory]),
-            ("data model", setting.data_model,
-             [n for n in data.registered_data() if data.get_data(n).has_theory])):
-        if not obj.has_theory:
-            raise ValueError(f"the theory has no equations for the {what} {obj.name!r} (it "
-                             f"has them for: {', '.join(names)}); evaluate it with "
-                             "rfdsm.simulate")
+    """A ValueError naming what the theory has no equations for (:mod:`.routing`)."""
+    route(setting)
 
 
 def solver_for(setting: Setting):
-    """The solver function ``f(setting, warm=None) -> Solution`` for ``setting.m``; a
-    ValueError for an estimator or data model the theory has no equations for."""
-    _check_supported(setting)
-    if setting.tau != math.inf:  # gradient flow at a finite time, docs/theory.md Sec. 10
-        from .flow import solve_flow
-
-        return solve_flow
-    if setting.data_model.name != "isotropic":  # a covariance spectrum (docs/theory.md Sec. 12)
-        from .structured import solve_data
-
-        return solve_data
-    if setting.m == 1:
-        return solve_m1
-    if setting.m == math.inf:
-        return solve_minf
-    return solve_finite_m
+    """The solver function ``f(setting, warm=None) -> Solution`` for ``setting``; a
+    ValueError for an estimator or data law the theory has no equations for.  The solver
+    reads ``setting`` as the built-in ridge: :func:`.routing.route` gives the setting to
+    hand it for an estimator with another form."""
+    return route(setting).solver
 
 
 def _jsonable(v):
@@ -167,13 +137,16 @@ def theory(setting: Setting, *, warm=None, metrics=None, **solver_options) -> Re
     """
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
-    solver = solver_for(setting)
+    way = route(setting)
+    solver, solved = way.solver, way.setting
     t0 = time.perf_counter()
     if solver_options:
-        sol = solver(setting, _warm_state(warm, setting), **solver_options)
+        sol = solver(solved, _warm_state(warm, solved), **solver_options)
     else:
-        sol = solver(setting, _warm_state(warm, setting))
-    return _to_result(setting, sol, time.perf_counter() - t0, metrics)
+        sol = solver(solved, _warm_state(warm, solved))
+    res = _to_result(solved, sol, time.perf_counter() - t0, metrics)
+    # the record names the setting asked for; the numbers are those of its form
+    return res if solved == setting else dataclasses.replace(res, setting=setting)
 
 
 def theory_curve(settings, metrics=None, **solver_options) -> list[Result]:
