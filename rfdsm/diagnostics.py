@@ -1,6 +1,7 @@
-"""The diagnostics of ``docs/model.md``, "Empirical test loss, bias and variance", as metrics.
+"""The diagnostics of ``docs/model.md``, "Empirical test loss, bias and variance": their names
+and the bias-variance split pooled over seeds (an analysis of simulation results).
 
-Registered here (one :func:`rfdsm.metrics.register_metric` each), with ``default=False``: a
+Declared in :mod:`rfdsm.metrics.diagnostics`, with ``default=False``: a
 simulation computes them only when they are named (``simulate(..., metrics=DIAGNOSTICS)``, a
 sweep's ``[simulate] metrics = [...]``): ``test_emp`` at finite ``m`` runs the Mehler series of
 the ``m = inf`` moments, 0.4-10 times the fit; the radial profile of ``bias2`` costs 0-20 % of
@@ -27,44 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics import register_metric
+from .metrics.diagnostics import DIAGNOSTICS
 
 __all__ = ["DIAGNOSTICS", "BiasVariance", "bias_variance"]
-
-#: The names of the diagnostic metrics, for ``simulate(..., metrics=DIAGNOSTICS)``.
-DIAGNOSTICS = ("test_emp", "beta", "bias2", "variance")
-
-
-def _sim(name):
-    def fn(fitted):
-        from .simulate import diagnostics as sd
-
-        return getattr(sd, name)(fitted)
-    fn.__name__ = fn.__qualname__ = f"simulate_{name}"
-    return fn
-
-
-def _theory(name):
-    def fn(setting, result):
-        # the equations of docs/theory.md, Sec. 11, are those of the isotropic target
-        if setting.data_model.name != "isotropic" or getattr(setting, "psi_d", 1.0) != 1.0:
-            return None
-        from .theory.diagnostics import limits
-
-        return limits(setting, result)[name]
-    fn.__name__ = fn.__qualname__ = f"theory_{name}"
-    return fn
-
-
-_DESCRIPTIONS = {
-    "test_emp": "loss with the noise averaged on the training points (m = inf training loss)",
-    "beta": "-(1/d) E[y.s(y)]: the mean score is -beta y to leading order",
-    "bias2": "(1/d) E|s*(y) - <s(y)>|^2 (per seed: its own radial bias)",
-    "variance": "score - bias2: the spread of s around its mean over draws",
-}
-for _name in DIAGNOSTICS:
-    register_metric(_name, simulate=_sim(_name), theory=_theory(_name),
-                    description=_DESCRIPTIONS[_name], default=False, overwrite=True)
 
 
 @dataclass(frozen=True)

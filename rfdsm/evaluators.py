@@ -207,7 +207,7 @@ def _metric_names(value, evaluator: str = "simulate") -> list[str]:
             metric = get_metric(v)
         except ValueError as exc:
             raise ValueError(f"{key}: {exc}") from None
-        if getattr(metric, evaluator) is None:
+        if not metric.has(evaluator):
             raise ValueError(f"{key}: the metric {v!r} has no {evaluator} function")
     return list(dict.fromkeys(value))
 

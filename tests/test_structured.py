@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rfdsm
-import rfdsm.subspace  # registers the par/perp metrics
+import rfdsm.metrics.split  # the par/perp metrics
 from rfdsm.data import DataModel, GaussianLaw
 from rfdsm import Setting
 from rfdsm import validate as V
@@ -19,7 +19,7 @@ from rfdsm.simulate import fit as fitmod
 from rfdsm.theory.structured import solve_data
 
 INF = math.inf
-SPLIT = rfdsm.subspace.SPLIT_METRICS
+SPLIT = rfdsm.metrics.split.SPLIT_METRICS
 
 
 # ------------------------------------------------------------------ the data models
@@ -125,7 +125,7 @@ def test_test_is_h_score_plus_bayes_and_monte_carlo(data, psi_d, m):
     assert abs(dg["score_mc"] - r.score) < 4.5 * dg["score_mc_se"]
     # the split adds up, and the Bayes error lies in the subspace
     f = fitmod.fit(s, d, 1)
-    sp = rfdsm.subspace.split_errors(f)
+    sp = rfdsm.metrics.split.split_errors(f)
     assert sp["test_par"] + sp["test_perp"] == pytest.approx(r.test, rel=1e-12)
     assert sp["score_par"] + sp["score_perp"] == pytest.approx(r.score, rel=1e-12)
     assert sp["test_perp"] == pytest.approx(s.h * sp["score_perp"], rel=1e-12, abs=1e-15)

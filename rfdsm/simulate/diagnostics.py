@@ -40,6 +40,8 @@ from functools import lru_cache
 import numpy as np
 
 from ..activations import QuadratureError
+from ..metrics import implement
+from ..metrics.diagnostics import DIAGNOSTICS
 
 __all__ = ["test_emp", "beta", "bias2", "variance", "radial", "chi2_rule", "sphere_rule",
            "PROFILE_TOL", "N_R"]
@@ -183,7 +185,7 @@ def radial(fitted) -> dict:
     if cache is not None:
         return cache
     setting = fitted.setting
-    if setting.data_model.name != "isotropic" or getattr(setting, "psi_d", 1.0) != 1.0:
+    if not getattr(setting.data_model.law(), "is_isotropic", False):
         raise ValueError(f"bias2, variance and beta are defined for the isotropic target "
                          f"(rotation-invariant: the mean score is radial); the data model here "
                          f"is {setting.data_model.name!r}")
@@ -283,3 +285,6 @@ def _noise_averaged(fitted):
         cache[key] = mom
         fitted.info["test_emp_series_bound"] = mom.info["series_bound"]
     return mom
+
+
+implement("simulate", {name: globals()[name] for name in DIAGNOSTICS})

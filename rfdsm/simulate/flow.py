@@ -45,6 +45,7 @@ def curve_seed(setting, d: int, seed: int, taus, block_bytes: int, chunk, dtype,
     """One row per ``tau`` (as :func:`rfdsm.simulate.fit.evaluate_seed` returns for
     ``setting.replace(tau=tau)``), from one set of moments and one ``eigh``."""
     from ..metrics import simulation_metrics
+    from . import diagnostics as _  # noqa: F401  (hands the simulator's metric functions over)
 
     t0 = time.perf_counter()
     metrics = simulation_metrics(metrics)
@@ -78,7 +79,7 @@ def curve_seed(setting, d: int, seed: int, taus, block_bytes: int, chunk, dtype,
                           train_quadratic=float(np.sum((g * g * evals - 2.0 * g) * c2)))
         row = {"seed": int(seed)}
         for metric in metrics:
-            row[metric.name] = float(metric.simulate(fitted))
+            row[metric.name] = float(metric.function("simulate")(fitted))
         # the shared fit is split evenly: the curve's rows add up to its wall time
         wall = shared / len(taus) + time.perf_counter() - ti
         row["wall_time"] = wall

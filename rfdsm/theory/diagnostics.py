@@ -20,6 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..metrics import implement
+from ..metrics.diagnostics import DIAGNOSTICS
 from .common import ge_spectrum, ratio
 
 __all__ = ["limits", "flow_limits", "finite_m_values", "QUAD_TOL"]
@@ -165,3 +167,16 @@ def flow_limits(setting, train, score, s1) -> dict:
         out["test_emp"] = train
     return {k: float(v) for k, v in out.items()}
 
+
+
+def _limit(name):
+    def fn(setting, result):
+        # the equations of docs/theory.md, Sec. 11, are those of the isotropic target
+        if not getattr(setting.data_model.law(), "is_isotropic", False):
+            return None
+        return limits(setting, result)[name]
+    fn.__name__ = fn.__qualname__ = f"theory_{name}"
+    return fn
+
+
+implement("theory", {name: _limit(name) for name in DIAGNOSTICS})

@@ -1,4 +1,4 @@
-"""Metrics: numbers computed from a fitted score.
+"""Metrics: numbers computed from a fitted score, the metric seam.
 
 A metric has a ``name`` (its column in the result table; ``<name>_se`` is the standard error
 over seeds), ``simulate(fitted) -> float`` applied to the
@@ -16,6 +16,14 @@ adds the values: unasked for ``default=True``, by name otherwise; :func:`theory_
 a new diagnostic is a function plus one :func:`register_metric`.  A metric pickles by value
 (its functions through cloudpickle), so that it can travel with a task to a worker process.
 
+A metric either carries its own functions (one registered by a user) or is *declared* here
+and implemented by the evaluators (``evaluated``: the built-in diagnostics, whose simulation
+and limit are the simulator's and the theory's algorithms: :mod:`rfdsm.simulate.diagnostics`
+and :mod:`rfdsm.theory.diagnostics` hand their functions to :func:`implement` when they are
+imported); :meth:`Metric.function` returns the function an evaluator runs.  The seam imports
+no evaluator; the built-in declarations (:mod:`.diagnostics`, :mod:`.split`) are loaded on the
+registry's first use.
+
 Light (no NumPy work at import): the registry is read when a simulation starts.
 """
 
@@ -26,7 +34,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 __all__ = ["Metric", "register_metric", "unregister_metric", "get_metric", "registered_metrics",
-           "simulation_metrics", "theory_metrics", "TRAIN_ROUNDOFF"]
+           "simulation_metrics", "theory_metrics", "implement", "TRAIN_ROUNDOFF"]
+
+#: Functions of declared metrics, by evaluator ("simulate", "theory") and name.
+_IMPLEMENTATIONS: dict[str, dict] = {"simulate": {}, "theory": {}}
+
+
+def implement(evaluator: str, functions: dict) -> None:
+    """An evaluator's functions for metrics declared with ``evaluated=(evaluator, ...)``."""
+    _IMPLEMENTATIONS[evaluator].update(functions)
 
 #: Negative train errors down to this are round-off of ``noise_sq + quadratic/d`` (terms of
 #: order 1) and are stored as 0; anything below is kept, to show.
@@ -49,9 +65,22 @@ class Metric:
     #: computed by a simulation that names no metrics; False: only when asked for by name
     #: (``simulate(..., metrics=[...])``, a sweep's ``[simulate] metrics``), for costly ones
     default: bool = True
+    #: evaluators that implement this metric themselves (:func:`implement`)
+    evaluated: tuple = ()
+
+    def function(self, evaluator: str):
+        """The function ``evaluator`` ("simulate" or "theory") runs for this metric, or None."""
+        own = self.simulate if evaluator == "simulate" else self.theory
+        if own is not None or evaluator not in self.evaluated:
+            return own
+        return _IMPLEMENTATIONS[evaluator][self.name]
+
+    def has(self, evaluator: str) -> bool:
+        own = self.simulate if evaluator == "simulate" else self.theory
+        return own is not None or evaluator in self.evaluated
 
     def __reduce__(self):
-        if _BUILTINS.get(self.name) is self:
+        if _declared().get(self.name) is self or _BUILTINS.get(self.name) is self:
             return (_builtin, (self.name,))
         import cloudpickle
 
@@ -60,7 +89,7 @@ class Metric:
 
 
 def _builtin(name):
-    return _BUILTINS[name]
+    return _BUILTINS.get(name) or _declared()[name]
 
 
 def _unpickle(name, payload, description, default=True):
@@ -92,6 +121,23 @@ _BUILTINS: dict[str, Metric] = {
     "score": Metric("score", _score, description="population score error"),
 }
 _REGISTRY: dict[str, Metric] = dict(_BUILTINS)
+_DECLARED: dict[str, Metric] = {}
+
+
+def _declared() -> dict:
+    """The built-in declared metrics (diagnostics, the subspace split), loaded once."""
+    if not _DECLARED:
+        from . import diagnostics, split
+
+        for metric in (*diagnostics.METRICS, *split.METRICS):
+            _DECLARED[metric.name] = metric
+            _REGISTRY.setdefault(metric.name, metric)
+    return _DECLARED
+
+
+def _registry() -> dict:
+    _declared()
+    return _REGISTRY
 
 
 def register_metric(name: str, simulate: Callable | None = None, theory: Callable | None = None,
@@ -101,7 +147,7 @@ def register_metric(name: str, simulate: Callable | None = None, theory: Callabl
     :class:`~rfdsm.simulate.fit.FittedScore` and/or ``theory(setting, result) -> float``, the
     limit from the theory's :class:`~rfdsm.Result`.  ``default=False``: a simulation computes
     it only when it is named (its cost is not to be paid by every fit)."""
-    from . import params
+    from .. import params
 
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"metric name must be an identifier, got {name!r}")
@@ -110,7 +156,7 @@ def register_metric(name: str, simulate: Callable | None = None, theory: Callabl
     if name in _RESERVED or name in params.names() or name.endswith("_se"):
         raise ValueError(f"metric name {name!r} is a column of the result table already "
                          "(or ends in _se, kept for standard errors)")
-    if name in _REGISTRY and not overwrite:
+    if name in _registry() and not overwrite:
         raise ValueError(f"metric {name!r} is already registered (pass overwrite=True)")
     for what, fn in (("simulate", simulate), ("theory", theory)):
         if fn is not None and not callable(fn):
@@ -120,7 +166,7 @@ def register_metric(name: str, simulate: Callable | None = None, theory: Callabl
     if not isinstance(default, bool):
         raise ValueError(f"metric {name!r}: default must be True or False, got {default!r}")
     metric = Metric(name, simulate, theory, description, default)
-    _REGISTRY[name] = metric
+    _registry()[name] = metric
     return metric
 
 
@@ -128,19 +174,19 @@ def unregister_metric(name: str) -> None:
     """Remove a registered metric (the built-ins stay)."""
     if name in _BUILTINS:
         raise ValueError(f"the built-in metric {name!r} cannot be removed")
-    _REGISTRY.pop(name, None)
+    _registry().pop(name, None)
 
 
 def get_metric(name: str) -> Metric:
     try:
-        return _REGISTRY[name]
+        return _registry()[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown metric {name!r} (registered: {', '.join(_REGISTRY)})") from None
+        raise ValueError(f"unknown metric {name!r} (registered: {', '.join(_registry())})") from None
 
 
 def registered_metrics() -> tuple[str, ...]:
     """Names in registration order, the built-ins (``train, test, score``) first."""
-    return tuple(_REGISTRY)
+    return tuple(_registry())
 
 
 def simulation_metrics(metrics=None) -> tuple[Metric, ...]:
@@ -148,11 +194,11 @@ def simulation_metrics(metrics=None) -> tuple[Metric, ...]:
     :class:`Metric` objects; default: every registered metric with a ``simulate`` and
     ``default=True``)."""
     if metrics is None:
-        return tuple(m for m in _REGISTRY.values() if m.simulate is not None and m.default)
+        return tuple(m for m in _registry().values() if m.has("simulate") and m.default)
     out = dict(_BUILTINS)
     for m in metrics:
         m = m if isinstance(m, Metric) else get_metric(m)
-        if m.simulate is None:
+        if not m.has("simulate"):
             raise ValueError(f"metric {m.name!r} has no simulate function")
         out[m.name] = m
     return tuple(out.values())
@@ -163,20 +209,15 @@ def theory_metrics(metrics=None) -> tuple[Metric, ...]:
     :class:`Metric` objects; ``"all"``: every registered one with a ``theory``; default: those
     with a ``theory`` and ``default=True``, as a simulation that names none)."""
     if metrics is None or metrics == "all":
-        return tuple(m for m in _REGISTRY.values()
-                     if m.theory is not None and (m.default or metrics == "all"))
+        return tuple(m for m in _registry().values()
+                     if m.has("theory") and (m.default or metrics == "all"))
     out = []
     for m in metrics:
         m = m if isinstance(m, Metric) else get_metric(m)
         if m.name in _BUILTINS:
             continue  # train, test, score are the record's own fields
-        if m.theory is None:
+        if not m.has("theory"):
             raise ValueError(f"metric {m.name!r} has no theory function")
         out.append(m)
     return tuple(out)
 
-
-# test_emp, beta, bias2, variance (docs/model.md, "Empirical test loss, bias and variance")
-from . import diagnostics as _diagnostics  # noqa: E402,F401  (registers them)
-# test_par, test_perp, score_par, score_perp (docs/model.md, "Structured data")
-from . import subspace as _subspace  # noqa: E402,F401  (registers them)
