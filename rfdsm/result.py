@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from . import status as _status
 from ._version import __version__
 from .setting import Setting
 
@@ -76,6 +77,29 @@ class Result:
     wall_time: float = 0.0
     diagnostics: dict = field(default_factory=dict, compare=False)
     metrics: dict = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """:mod:`rfdsm.status`: ``ok``; ``divergent`` (the limit itself is infinite, e.g. the
+        ridgeless interpolation threshold of ``m = 1``); ``not_converged``."""
+        if not self.converged:
+            return _status.NOT_CONVERGED
+        if self.diagnostics.get("divergent"):
+            return _status.DIVERGENT
+        return _status.OK
+
+    @property
+    def success(self) -> bool:
+        """The numbers can be used as they stand (``converged``)."""
+        return bool(self.converged)
+
+    @property
+    def message(self) -> str:
+        """Empty when converged without remark; else the warning of the evaluator."""
+        text = self.diagnostics.get("warning") or ""
+        if not text and not self.converged:
+            text = "did not converge (see residual and diagnostics)"
+        return str(text)
 
     @property
     def bayes(self) -> float:

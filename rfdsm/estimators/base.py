@@ -78,6 +78,17 @@ def flow_filter(evals, lam: float, ctau: float):
     return ctau * xp.where(y > 0.0, -xp.expm1(-safe) / safe, 1.0)
 
 
+class _Probe:
+    """The parameters of a setting that a filter may read, at a probe point (the seam sits below
+    :class:`rfdsm.Setting`, which holds estimators): defaults of the parameter table,
+    ``a = exp(-t)``, ``h = 1 - exp(-2t)``."""
+
+    def __init__(self, psi_n, psi_p, t, lam, m=1, tau=math.inf):
+        self.psi_n, self.psi_p, self.t, self.lam, self.m, self.tau = psi_n, psi_p, t, lam, m, tau
+        self.a, self.h = math.exp(-t), -math.expm1(-2.0 * t)
+        self.psi_d = 1.0
+
+
 class SpectralForm:
     """What an estimator computes, in a form the evaluators can read; ``filter(evals)`` is
     ``g`` on the eigenvalues of the training Gram."""
@@ -220,11 +231,9 @@ class Estimator(ByContent):
         that last-ulp differences of libm between machines do not matter).  A filter given beside
         a form must agree with it at those probes."""
         if self._fingerprint is None:
-            from ..setting import Setting
-
             parts = [self.name, type(self).__qualname__]
             for values in _PROBE_SETTINGS:
-                st = Setting(**values)
+                st = _Probe(**values)
                 try:
                     g = np.asarray(self.filter(_PROBE_EVALS.copy(), st), dtype=float)
                     parts.append([f"{v:.12g}" for v in g])
