@@ -147,9 +147,9 @@ class StructuredGE:
 def structured_ge(setting, constants: GEConstants | None = None) -> StructuredGE:
     """:class:`StructuredGE` of ``setting`` (its data model a :class:`rfdsm.data.Spectrum`);
     ``constants``: other constants (the probe of their error bounds)."""
-    model = setting.data_model
-    pi, lam = np.asarray(model.weights, dtype=float), np.asarray(model.values, dtype=float)
-    k = constants or structured_constants(setting.sigma, float(setting.t), float(model.mean))
+    law = setting.data_model.law()  # a centred GaussianLaw (rfdsm.theory.routing)
+    pi, lam = np.asarray(law.weights, dtype=float), np.asarray(law.values, dtype=float)
+    k = constants or structured_constants(setting.sigma, float(setting.t), float(law.trace))
     m1 = k.mu1 * k.mu1
     a2, h = setting.a ** 2, setting.h
     one = np.ones_like(lam)
