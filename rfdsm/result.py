@@ -12,19 +12,21 @@ from . import status as _status
 from ._version import __version__
 from .setting import Setting
 
-__all__ = ["Result", "ERRORS"]
+__all__ = ["Result", "ERRORS", "plain"]
 
 #: The three reported errors of docs/model.md, all divided by d.
 ERRORS = ("train", "test", "score")
 
 
-def _json_number(x):
-    """Strict JSON (RFC 8259 has no NaN or Infinity) for any value a Result holds.
+def plain(x, strict: bool = True):
+    """Python values (no NumPy types) for any value a Result holds, element by element through
+    dicts, lists, tuples and arrays; the one normaliser of rfdsm's records.
 
-    NaN becomes ``null`` (a value that does not exist, e.g. the standard error of one Monte
-    Carlo sample); ``+-inf`` becomes the string ``"inf"``/``"-inf"`` (so ``m = inf`` stays
-    readable, and ``float("inf")`` parses it back); NumPy scalars become Python numbers;
-    dicts, lists, tuples and arrays are converted element by element.
+    ``strict``: valid RFC 8259 JSON, which has no NaN or Infinity: NaN becomes ``null`` (a value
+    that does not exist, e.g. the standard error of one Monte Carlo sample), ``+-inf`` the
+    string ``"inf"``/``"-inf"`` (so ``m = inf`` stays readable, and ``float("inf")`` parses it
+    back), dict keys strings, other objects ``str``.  Otherwise floats stay as they are and
+    other objects become their ``repr`` (diagnostics kept in memory).
     """
     if x is None or isinstance(x, (bool, str)):
         return x
@@ -34,16 +36,20 @@ def _json_number(x):
         return int(x)
     if isinstance(x, (float, np.floating)):
         x = float(x)
-        if math.isnan(x):
+        if strict and math.isnan(x):
             return None
-        if math.isinf(x):
+        if strict and math.isinf(x):
             return "inf" if x > 0 else "-inf"
         return x
     if isinstance(x, dict):
-        return {str(k): _json_number(v) for k, v in x.items()}
+        return {(str(k) if strict else k): plain(v, strict) for k, v in x.items()}
     if isinstance(x, (list, tuple, np.ndarray)):
-        return [_json_number(v) for v in x]
-    return str(x)
+        return [plain(v, strict) for v in x]
+    return str(x) if strict else repr(x)
+
+
+def _json_number(x):
+    return plain(x, strict=True)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import math
 import operator
 from dataclasses import dataclass, fields
 
+from . import diffusion
 from .params import PARAMS, M_MAX, _show, parse_m  # noqa: F401 (parse_m, M_MAX: public here too)
 
 __all__ = ["Setting", "parse_m"]
@@ -108,12 +109,12 @@ class Setting:
     @property
     def a(self) -> float:
         """``a = exp(-t)``."""
-        return math.exp(-self.t)
+        return diffusion.a(self.t)
 
     @property
     def h(self) -> float:
         """``h = 1 - exp(-2t)``."""
-        return -math.expm1(-2.0 * self.t)
+        return diffusion.h(self.t)
 
     @property
     def bayes(self) -> float:

@@ -35,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import diffusion
 from .._registry import ByContent
 
 __all__ = ["DataModel", "GaussianLaw", "MixtureLaw", "SampledLaw", "check_atoms",
@@ -44,11 +45,6 @@ __all__ = ["DataModel", "GaussianLaw", "MixtureLaw", "SampledLaw", "check_atoms"
 WEIGHT_SUM_TOL = 1e-9
 
 _PROBE_T = (0.01, 0.3, 2.0)
-
-
-def _a2_h(t):
-    t = np.asarray(t, dtype=float)
-    return np.exp(-2.0 * t), -np.expm1(-2.0 * t)
 
 
 def check_atoms(weights, values, what: str = "spectrum"):
@@ -141,8 +137,8 @@ class GaussianLaw:
         """``(1/d) tr(a^2 Sigma Gamma^{-1})``: ``a^2`` for ``N(0, I)``, ``psi_d a^2`` on a
         subspace; the mean does not enter (``docs/model.md``)."""
         if self.values == (1.0,):  # a^2 / (a^2 + h) with a^2 + h = 1, exactly
-            return math.exp(-2.0 * t) if isinstance(t, (int, float)) else np.exp(-2.0 * t)
-        a2, h = _a2_h(t)
+            return diffusion.a2_h(t)[0]
+        a2, h = diffusion.a2_h(np.asarray(t, dtype=float))
         out = sum(w * (a2 * v) / (a2 * v + h) for w, v in zip(self.weights, self.values))
         return float(out) if np.ndim(out) == 0 else out
 

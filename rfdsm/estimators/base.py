@@ -32,6 +32,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import diffusion
 from .._registry import ByContent
 
 __all__ = ["Estimator", "SpectralForm", "Resolvent", "GradientFlow", "StepRule",
@@ -85,7 +86,7 @@ class _Probe:
 
     def __init__(self, psi_n, psi_p, t, lam, m=1, tau=math.inf):
         self.psi_n, self.psi_p, self.t, self.lam, self.m, self.tau = psi_n, psi_p, t, lam, m, tau
-        self.a, self.h = math.exp(-t), -math.expm1(-2.0 * t)
+        self.a, self.h = diffusion.a(t), diffusion.h(t)
         self.psi_d = 1.0
 
 

@@ -17,7 +17,7 @@ import types
 
 import numpy as np
 
-from ..result import Result
+from ..result import Result, plain
 from ..setting import Setting
 from .common import Solution
 from .routing import route
@@ -41,19 +41,7 @@ def solver_for(setting: Setting):
 
 
 def _jsonable(v):
-    if isinstance(v, (bool, int, str)) or v is None:
-        return v
-    if isinstance(v, (float, np.floating)):
-        return float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    return repr(v)
+    return plain(v, strict=False)
 
 
 def _to_result(setting: Setting, sol: Solution, wall: float, metrics=None) -> Result:

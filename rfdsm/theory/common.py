@@ -187,7 +187,7 @@ def physical_bounds(setting, train: float, test: float):
     elif train < 0.0:
         train = 0.0
     if test < bayes - BOUND_TOL * max(bayes, abs(test)):
-        level = "a^2 = exp(-2t)" if setting.data_model.name == "isotropic" else "bayes"
+        level = "a^2 = exp(-2t)" if setting.data_model.law().is_isotropic else "bayes"
         problems.append(f"test = {test:.6g} < {level} = {bayes:.6g} (the Bayes level, "
                         "i.e. score < 0)")
     if not problems:

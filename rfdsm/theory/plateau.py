@@ -104,7 +104,7 @@ def plateau(setting: Setting) -> Result:
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
     _check_supported(setting)
-    if setting.data_model.name != "isotropic" or getattr(setting, "psi_d", 1.0) != 1.0:
+    if not setting.data_model.law().is_isotropic:
         raise ValueError("the plateau (docs/theory.md, Sec. 11.4) is derived for the isotropic "
                          f"target, not the data model {setting.data_model.name!r}")
     if setting.tau != math.inf:
