@@ -30,7 +30,8 @@ import numpy as np
 from .common import (QUAD_FLOOR, Solution, constants_effect, constants_warning, ge_spectrum,
                      physical_bounds)
 
-__all__ = ["FixedPoint", "Equations", "drive", "quadrature_change", "QUAD_FLOOR", "RESIDUAL_TOL"]
+__all__ = ["FixedPoint", "Equations", "drive", "verdict", "quadrature_change", "QUAD_FLOOR",
+           "RESIDUAL_TOL"]
 
 #: A fixed point whose relative residual is above this is not converged.
 RESIDUAL_TOL = 1e-9
@@ -84,6 +85,17 @@ class Equations:
 
     def describe(self, fp: FixedPoint, counts: dict) -> dict:
         """Diagnostics of the solve (``method`` first), given the last solve and the counts."""
+
+
+def verdict(*, done: bool, residual: float, finite: bool, diag: dict,
+            quadrature_error: float = 0.0, quad_tol: float = math.inf,
+            may_diverge: bool = False) -> bool:
+    """The one convergence verdict of every solver (step 4 of the module docstring): the
+    iteration met its step criterion (``done``) with ``residual <= RESIDUAL_TOL``, the
+    quadrature is resolved, the errors are finite (or may be infinite: ``may_diverge``) and
+    no warning was raised in ``diag``."""
+    return bool(done and residual <= RESIDUAL_TOL and quadrature_error <= quad_tol
+                and (finite or may_diverge) and "warning" not in diag)
 
 
 def quadrature_change(cur, prev, may_diverge: bool = False) -> float:
@@ -140,8 +152,8 @@ def _judge(setting, eqs, sp, fp, cur, info, *, counts, nodes, qerr, iterations,
         diag.update(constants_warning(setting, kerr, quad_tol, sp))
     if warning:
         diag["warning"] = "; ".join(filter(None, (warning, diag.get("warning"))))
-    converged = bool(fp.done and fp.residual <= RESIDUAL_TOL and qerr <= quad_tol
-                     and (finite or eqs.may_diverge) and "warning" not in diag)
+    converged = verdict(done=fp.done, residual=fp.residual, finite=finite, diag=diag,
+                        quadrature_error=qerr, quad_tol=quad_tol, may_diverge=eqs.may_diverge)
     score = (test - setting.bayes) / setting.h
     return Solution(float(train), test, float(score), converged, max(fp.residual, qerr, kerr),
                     iterations, eqs.state(fp.x), diag)

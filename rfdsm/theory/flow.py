@@ -27,7 +27,7 @@ import numpy as np
 from .common import (Solution, constants_need_probe, constants_warning, ge_constants,
                      ge_spectrum, physical_bounds)
 from .diagnostics import flow_limits
-from .driver import RESIDUAL_TOL
+from .driver import verdict
 from .flow_poles import DEFAULT_POLES, filter_error, talbot_half
 from .flow_traces import finite_m_errors, minf_errors
 from .stieltjes import _FiniteM, _Minf, _Rule as _MPRule, spectral_scale
@@ -379,8 +379,8 @@ def _judge(setting, fin, qerr, kerr, nodes, poles, quad_tol) -> Solution:
     if warning:
         diag["warning"] = "; ".join(filter(None, (warning, diag.get("warning"))))
     residual = max(float(fin["residual"]), float(qerr), perr, float(kerr))
-    converged = bool(fin["ok"] and fin["residual"] <= RESIDUAL_TOL and qerr <= quad_tol
-                     and finite and "warning" not in diag)
+    converged = verdict(done=fin["ok"], residual=float(fin["residual"]), finite=finite,
+                        diag=diag, quadrature_error=qerr, quad_tol=quad_tol)
     score = (test - setting.bayes) / setting.h
     diag["metrics"] = flow_limits(setting, train, score, s1)
     return Solution(train, test, float(score), converged, residual, int(fin["steps"]),

@@ -22,7 +22,7 @@ import numpy as np
 
 from .common import (QUAD_FLOOR, SC_RESOLVED, Solution, constants_need_probe,
                      physical_bounds)
-from .driver import RESIDUAL_TOL, FixedPoint
+from .driver import FixedPoint, verdict
 from .ge_structured import structured_ge
 from .gmp import Member, Resolvent, SingularResolvent
 
@@ -241,8 +241,8 @@ def solve_structured(setting, eqs, warm=None, tol: float = 1e-9) -> Solution:
                                           f"double precision (Sc/Sigma ~ {sc_ratio:.2g})")))
     if warning:
         diag["warning"] = warning + ": not converged"
-    converged = bool(fp.done and fp.residual <= RESIDUAL_TOL and (finite or may_diverge)
-                     and "warning" not in diag)
+    converged = verdict(done=fp.done, residual=fp.residual, finite=finite, diag=diag,
+                        may_diverge=may_diverge)
     score = (float(test) - setting.bayes) / setting.h
     return Solution(float(train), float(test), float(score), converged,
                     max(fp.residual, kerr), fp.iterations, eqs.state(fp.x), diag)
