@@ -10,11 +10,14 @@ One setting, two evaluators::
 Both return a :class:`rfdsm.Result` with ``train``, ``test`` and ``score`` as in ``docs/model.md``.
 """
 
+from . import _moved
 from ._version import __version__
 from .activations import Activation, get_activation, register_activation, registered_activations
-from .result import ERRORS, Result
-from .setting import Setting
+from .core.result import ERRORS, Result
+from .core.setting import Setting
 from .simulate import simulate
+
+_moved.install()  # old module paths (rfdsm.setting, rfdsm.covariance, ...) still import
 
 __all__ = [
     "__version__", "Setting", "Result", "ERRORS", "simulate", "theory", "sample", "load_results",

@@ -71,3 +71,20 @@ def test_numpy_and_numba_quadrature_agree(name, monkeypatch):
     big = act._quadrature(mu, s, 6, 48)  # the Numba kernel
     for x, y in zip(small, big):
         np.testing.assert_allclose(x, y, rtol=0, atol=1e-14)
+
+
+def test_import_contracts_hold():
+    """The layers of docs/architecture.md and "no seam imports an evaluator", imports inside
+    functions included (import-linter reads every import statement): ``.importlinter``."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    exe = shutil.which("lint-imports", path=os.pathsep.join(
+        [str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if exe is None:
+        pytest.fail("lint-imports not found: install the test extra (pip install -e '.[test]')")
+    out = subprocess.run([exe, "--config", str(root / ".importlinter")], cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]
+    assert "broken" not in out.stdout.split("Contracts:")[-1].lower().replace("0 broken", "")

@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 from scipy import special
 
-from ._gauss import (  # noqa: F401  (re-exported: the theory and the tests import them here)
+from .gauss import (  # noqa: F401  (re-exported: the theory and the tests import them here)
     _BUILTIN_COEFFICIENTS, _gauss_hermite, _gauss_legendre, _linear_moments,
     _quadrature_coefficients, _relu_moments, _weighted_table, hermite_table,
 )
@@ -67,7 +67,7 @@ NUMPY_MAX_VALUES = 1 << 18
 
 def _kernels():
     # Numba and its kernels load on first use only (see rfdsm/_kernels.py)
-    from . import _kernels as k
+    from . import kernels as k
 
     return k
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics.diagnostics import DIAGNOSTICS
+from ..metrics.diagnostics import DIAGNOSTICS
 
 __all__ = ["DIAGNOSTICS", "BiasVariance", "bias_variance"]
 
@@ -89,7 +89,7 @@ def bias_variance(result) -> BiasVariance:
                             1, "one seed", 0.0)
     loo_score = (score.sum() - score) / (S - 1)
     if profiles is not None:
-        from .simulate.diagnostics import chi2_rule
+        from ..simulate.diagnostics import chi2_rule
 
         d = result[0].get("d") if isinstance(result, (list, tuple)) else result.d
         _, w = chi2_rule(int(d), profiles.shape[1])

@@ -118,7 +118,7 @@ def optimal_stopping(setting, taus=None, *, xatol: float = 1e-3) -> StoppingPoin
     ``status = "at_edge"`` and the grid point is returned)."""
     from scipy.optimize import minimize_scalar
 
-    from . import theory
+    from .. import theory
 
     taus = np.array([10.0 ** (k / 4) for k in range(-4, 33)] if taus is None else taus, float)
     if taus.ndim != 1 or taus.size < 3 or np.any(~np.isfinite(taus)) or np.any(np.diff(taus) <= 0):
@@ -146,8 +146,8 @@ def early_stopping_table(df, *, ridge: bool = True, lam_range=None):
     (one search per setting apart from ``lam``)."""
     import pandas as pd
 
-    from . import params
-    from .setting import Setting
+    from ..core import params
+    from ..core.setting import Setting
     from .timescales import _missing, _normalised
 
     df = _normalised(df)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .setting import Setting
+from ..core.setting import Setting
 
 __all__ = ["OptimalRidge", "optimal_lambda", "optimal_envelope", "LAM_RANGE"]
 
@@ -69,7 +69,7 @@ def optimal_lambda(setting: Setting, quantity: str = "test", *, lam_range=LAM_RA
     ignored); ``xtol`` is the tolerance of the search in ``log(lam)``."""
     from scipy import optimize
 
-    from .theory import theory
+    from ..theory import theory
 
     lo, hi = _check(setting, quantity, lam_range, scan)
     extra = [] if quantity in ("train", "test", "score") else [quantity]

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import params
+from ..core import params
 
 __all__ = ["TimeScale", "curve_timescales", "spectral_timescales",
            "simulated_spectral_timescales", "timescales", "timescale_table", "per_seed_curves",
@@ -246,7 +246,7 @@ def spectral_timescales(setting) -> dict:
     ``psi_p/(h lambda)`` at ``lambda_min(rho_1) = kappa_i^2 + kappa_s^2 (1 - sqrt(psi_p/psi_n))^2``
     and at the mean of ``rho_2``, ``kappa_i^2 + kappa_s^2 + mu1^2 psi_p``.  The formula is the
     ``psi_p, psi_n >> 1`` limit; the message says when the setting is far from it."""
-    from .theory.common import ge_constants
+    from ..theory.common import ge_constants
 
     _check_bonnaire(setting)
     k = ge_constants(setting)
@@ -268,7 +268,7 @@ def simulated_spectral_timescales(setting, d: int, seed: int = 0, n_seeds: int =
     top ``d`` eigenvalues (the directions of ``W``), ``rho_1`` the ``n - d`` below them, so
     ``lambda_min(rho_1)`` is the ``(p - n)``-th smallest.  Needs ``d < n <= p - d`` (Regime I
     of Thm. 3.2: the atom at ``s_t^2`` below); else ``status = "no_bulk"``."""
-    from .simulate.spectrum import gram_eigenvalues
+    from ..simulate.spectrum import gram_eigenvalues
 
     _check_bonnaire(setting)
     n, p = setting.sizes(d)
@@ -293,7 +293,7 @@ def timescale_table(df, *, gen_drop: float = GEN_DROP, mem_gap: float = MEM_GAP,
     ``m = inf``, isotropic rows).  Simulation curves are read per seed (column ``seed``)."""
     import pandas as pd
 
-    from .setting import Setting
+    from ..core.setting import Setting
 
     df = _normalised(df)
     keys = ["evaluator", *[c for c in params.names() if c != "tau"], "d"]

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from .activations import register_activation
-from .setting import Setting
+from ..activations import register_activation
+from ..core.setting import Setting
 
 __all__ = ["SETS", "default_settings", "softplus", "SOFTPLUS", "INF"]
 

@@ -17,17 +17,17 @@ import math
 import os
 import sys
 
-from ._version import __version__
+from .._version import __version__
 
 #: Subcommands implemented in other modules: (name, module, help).  Each module provides
 #: ``configure_parser(parser)`` and ``run_cli(args) -> int``.
 EXTERNAL = (
-    ("validate", "rfdsm.validate", "theory vs simulation on a built-in set of settings"),
-    ("sweep", "rfdsm.sweep", "run a grid of settings from a TOML config, resumably"),
-    ("plot", "rfdsm.plots", "draw learning curves and phase diagrams from a sweep directory"),
-    ("spectrum", "rfdsm.theory.spectrum_cli",
+    ("validate", "rfdsm.cli.validate", "theory vs simulation on a built-in set of settings"),
+    ("sweep", "rfdsm.cli.sweep", "run a grid of settings from a TOML config, resumably"),
+    ("plot", "rfdsm.cli.plot", "draw learning curves and phase diagrams from a sweep directory"),
+    ("spectrum", "rfdsm.cli.spectrum",
      "limiting eigenvalue density of the training Gram K of one setting"),
-    ("sample", "rfdsm.sample.cli",
+    ("sample", "rfdsm.cli.sample",
      "generate points with the fitted RF score; memorised fraction, Frechet distance, KL bound"),
 )
 
@@ -95,7 +95,7 @@ def writable_dir(path, option: str) -> None:
 def add_setting_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per row of the parameter table (rfdsm/params.py); values are validated by
     :class:`rfdsm.Setting`, so the messages name the parameter and its range."""
-    from .params import PARAMS
+    from ..core.params import PARAMS
 
     g = p.add_argument_group("setting (see docs/model.md)")
     for row in PARAMS:
@@ -107,8 +107,8 @@ def add_setting_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def setting_from_args(args):
-    from .params import PARAMS
-    from .setting import Setting
+    from ..core.params import PARAMS
+    from ..core.setting import Setting
 
     try:
         return Setting(**{row.name: getattr(args, row.name) for row in PARAMS})
@@ -166,8 +166,8 @@ def print_result(res, as_json: bool) -> None:
 def metric_names(text):
     """``--metrics``: registered metric names, comma-separated; ``diagnostics`` stands for
     ``test_emp, beta, bias2, variance`` (docs/model.md)."""
-    from .diagnostics import DIAGNOSTICS
-    from .metrics import registered_metrics
+    from ..analysis.bias_variance import DIAGNOSTICS
+    from ..metrics import registered_metrics
 
     names = []
     for name in (x.strip() for x in text.split(",")):
@@ -197,7 +197,7 @@ def _metrics_kwargs(args) -> dict:
 
 
 def _cmd_simulate(args) -> int:
-    from .simulate import simulate
+    from ..simulate import simulate
 
     setting = setting_from_args(args)
     try:
@@ -216,7 +216,7 @@ def _cmd_simulate(args) -> int:
 
 
 def _cmd_theory(args) -> int:
-    from .theory import theory
+    from ..theory import theory
 
     try:
         res = theory(setting_from_args(args), **_metrics_kwargs(args))
@@ -240,7 +240,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The full parser; with ``command``, the external subcommands other than ``command`` get
     only their name and help, so that their modules (pandas, matplotlib, ...) are not imported:
     ``rfdsm theory`` must start in about the time of ``import numpy, scipy.special``."""
-    from .simulate import MC_TEST_MAX
+    from ..simulate import MC_TEST_MAX
 
     parser = _Parser(prog="rfdsm", description=__doc__.splitlines()[0],
                      epilog="exit status: 0 success; 1 not converged / failed validation / "

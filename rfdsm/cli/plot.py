@@ -11,8 +11,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from .select import KINDS
-from .style import FORMATS
+from ..plots.select import KINDS
+from ..plots.style import FORMATS
 
 __all__ = ["configure_parser", "run_cli"]
 
@@ -36,7 +36,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def _parse_options(args):
     """``(formats, kinds)`` from ``--format`` and ``--kind`` (``kinds`` None for auto)."""
-    from ..cli import UsageError
+    from . import UsageError
 
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
@@ -54,10 +54,10 @@ def _parse_options(args):
 
 
 def run_cli(args) -> int:
-    from ..cli import UsageError, writable_dir
+    from . import UsageError, writable_dir
     # looked up at call time, through the package, so that rfdsm.plots.load_table is the
     # one used (tests replace it to simulate unreadable files)
-    from . import load_table, make_figures
+    from ..plots import load_table, make_figures
 
     formats, kinds = _parse_options(args)
     src = Path(args.dir)

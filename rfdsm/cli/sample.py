@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from .options import DEFAULTS, KINDS
-from .sampler import METHODS, SCHEDULES
+from ..sample.options import DEFAULTS, KINDS
+from ..sample.sampler import METHODS, SCHEDULES
 
 
 def _float(text):
@@ -19,7 +19,7 @@ def _float(text):
 
 
 def configure_parser(p) -> None:
-    from ..cli import add_setting_arguments, int_at_least
+    from . import add_setting_arguments, int_at_least
 
     p.description = ("Generate points by the reverse-time OU process with one fitted RF score "
                      "per time of a grid (docs/sampling.md); the setting's --t is not used.")
@@ -59,8 +59,8 @@ def configure_parser(p) -> None:
 
 
 def run_cli(args) -> int:
-    from ..cli import UsageError, setting_from_args, writable_dir
-    from . import sample
+    from . import UsageError, setting_from_args, writable_dir
+    from ..sample import sample
 
     setting = setting_from_args(args)
     if args.figures:

@@ -7,7 +7,7 @@ import json
 
 
 def configure_parser(p) -> None:
-    from ..cli import add_setting_arguments, int_at_least
+    from . import add_setting_arguments, int_at_least
 
     add_setting_arguments(p)
     p.add_argument("--d", type=int_at_least(1), default=None,
@@ -20,8 +20,8 @@ def configure_parser(p) -> None:
 
 
 def run_cli(args) -> int:
-    from ..cli import UsageError, setting_from_args
-    from . import spectrum
+    from . import UsageError, setting_from_args
+    from ..theory import spectrum
 
     setting = setting_from_args(args)
     try:
@@ -42,7 +42,7 @@ def run_cli(args) -> int:
         if sim is not None:
             out["simulated_moments"] = {str(k): float(v) for k, v in sim.items()}
             out["d"], out["seed"] = args.d, args.seed
-        from ..result import _json_number  # strict JSON: NaN -> null, inf -> "inf"
+        from ..core.result import _json_number# strict JSON: NaN -> null, inf -> "inf"
 
         print(json.dumps(_json_number(out), allow_nan=False))
     else:

@@ -126,7 +126,7 @@ def _positive(name):
 
 
 def _activation(value):
-    from .activations import Activation, get_activation, registered_activations
+    from ..activations import Activation, get_activation, registered_activations
 
     if isinstance(value, Activation):
         return value
@@ -156,7 +156,7 @@ def _registered(what: str, module: str, cls: str, get: str, listed: str, example
 def _data(value):
     """The data model: an instance, a registered name, a spectrum's text form
     ``spectrum(w1:v1,...)`` or a TOML table ``{weights = [...], values = [...]}``."""
-    from . import data
+    from .. import data
 
     if isinstance(value, data.DataModel):
         return value
@@ -262,7 +262,7 @@ PARAMS: tuple[Param, ...] = (
           "tanh, erf, relu (centred), linear, or a name given to rfdsm.register_activation",
           r"activation $\sigma$", kind="object", sort=0, symbol=r"\sigma"),
     Param("estimator", "ridge", "a registered estimator name",
-          _registered("estimator", ".estimators", "Estimator", "get_estimator",
+          _registered("estimator", "..estimators", "Estimator", "get_estimator",
                       "registered_estimators", "rfdsm.estimators.Estimator"),
           "ridge, or a name given to rfdsm.estimators.register_estimator",
           "estimator", kind="object", sort=-1, fill=True),

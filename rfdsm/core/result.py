@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import status as _status
-from ._version import __version__
+from .._version import __version__
 from .setting import Setting
 
 __all__ = ["Result", "ERRORS", "plain"]

@@ -18,7 +18,7 @@ checks both the distribution and the exact identity).
 
 from __future__ import annotations
 
-from .._registry import Registry
+from ..core.registry import Registry
 from .base import (WEIGHT_SUM_TOL, DataModel, GaussianLaw, MixtureLaw, SampledLaw,
                    check_atoms)
 from .isotropic import Isotropic

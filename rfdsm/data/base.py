@@ -35,8 +35,8 @@ from typing import Callable
 
 import numpy as np
 
-from .. import diffusion
-from .._registry import ByContent
+from ..core import diffusion
+from ..core.registry import ByContent
 
 __all__ = ["DataModel", "GaussianLaw", "MixtureLaw", "SampledLaw", "check_atoms",
            "WEIGHT_SUM_TOL"]

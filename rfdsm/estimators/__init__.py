@@ -10,7 +10,7 @@ content and a pickled estimator carries its functions by value.
 
 from __future__ import annotations
 
-from .._registry import Registry
+from ..core.registry import Registry
 from .base import (Estimator, GradientFlow, Resolvent, SpectralForm, StepRule, flow_filter,
                    flow_rate)
 from .ridge import Ridge, ridge_solve

@@ -32,8 +32,8 @@ from typing import Callable
 
 import numpy as np
 
-from .. import diffusion
-from .._registry import ByContent
+from ..core import diffusion
+from ..core.registry import ByContent
 
 __all__ = ["Estimator", "SpectralForm", "Resolvent", "GradientFlow", "StepRule",
            "flow_filter", "flow_rate"]

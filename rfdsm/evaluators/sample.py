@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 
-from ..evaluators import (Evaluator, Simulate, as_setting, check_int, digest,
-                          parse_dims, setting_key, show)
-from .options import DEFAULTS, check_options
+from ..core.checks import check_int, parse_dims, show
+from .base import Evaluator, as_setting, digest, setting_key
+from .simulate import Simulate
+from ..sample.options import DEFAULTS, check_options
 
 __all__ = ["Sample"]
 
@@ -75,7 +76,7 @@ class Sample(Evaluator):
 
     def run(self, task):
         from ..simulate import simulate
-        from . import sample
+        from ..sample import sample
 
         setting, d, seed = as_setting(task["setting"]), task["d"], task["seed"]
         res = sample(setting, d=d, seed=seed, **task["sampling"])

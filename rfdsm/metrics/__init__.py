@@ -147,7 +147,7 @@ def register_metric(name: str, simulate: Callable | None = None, theory: Callabl
     :class:`~rfdsm.simulate.fit.FittedScore` and/or ``theory(setting, result) -> float``, the
     limit from the theory's :class:`~rfdsm.Result`.  ``default=False``: a simulation computes
     it only when it is named (its cost is not to be paid by every fit)."""
-    from .. import params
+    from ..core import params
 
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"metric name must be an identifier, got {name!r}")

@@ -46,7 +46,6 @@ from __future__ import annotations
 from ._layout import MAX_PANELS
 from ._table import (ERROR_NAMES, RESULT_COLUMNS, SETTING_COLUMNS, VALIDATION_COLUMNS,
                      aggregate, load_table)
-from .cli import configure_parser, run_cli
 from .curves import learning_curves
 from .dynamics import early_stopping_plot, gap_heatmap, gram_spectrum, tau_curves
 from .mdependence import m_dependence
@@ -59,7 +58,7 @@ from .validation import validation_scatter, validation_table
 __all__ = [
     "SETTING_COLUMNS", "RESULT_COLUMNS", "VALIDATION_COLUMNS", "load_table", "aggregate",
     "learning_curves", "phase_diagram", "m_dependence", "validation_table",
-    "validation_scatter", "save_figure", "configure_parser", "run_cli",
+    "validation_scatter", "save_figure",
     "make_figures", "KINDS", "FORMATS", "ERROR_NAMES", "PHASE_QUANTITIES", "MAX_PANELS",
     "psi_d_curves", "boundary_diagram",
     "tau_curves", "gram_spectrum", "gap_heatmap", "early_stopping_plot",

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .. import params
+from ..core import params
 from .style import param_text
 
 #: Most panels one figure may hold; a larger table should be filtered or split first.

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import params
+from ..core import params
 from ..evaluators import evaluator_names, get_evaluator, registered_evaluators
 from ..sweep.store import load_results, seed_summary
 

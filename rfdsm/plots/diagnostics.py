@@ -133,7 +133,7 @@ def figures(kind: str, df: pd.DataFrame):
 def plateau_vs_t(psi_n: float, ms, ts, activation: str = "tanh"):
     """The plateau (``psi_p -> inf``, :func:`rfdsm.theory.plateau`) against ``t``: test,
     ``test_emp``, ``bias2`` and ``variance``, one colour per ``m``."""
-    from ..setting import Setting
+    from ..core.setting import Setting
     from ..theory import plateau
 
     ts = np.asarray(ts, dtype=float)
@@ -164,7 +164,7 @@ def scaling_collapse(pairs, t: float = 0.1, lam: float = 1e-3, psi_p=None,
                      activation: str = "tanh"):
     """Test error against ``psi_p/psi_n`` (left) and ``psi_p/(m psi_n)`` (right), one line per
     ``(psi_n, m)`` of ``pairs``, from the theory; returns ``(fig, table)`` with the curves."""
-    from ..setting import Setting
+    from ..core.setting import Setting
     from ..theory import theory_curve
 
     rows = []
@@ -199,8 +199,8 @@ def optimal_envelope(psi_n: float, m, psi_ps, t: float = 0.1, lams=(0.0, 1e-3),
                      activation: str = "tanh"):
     """Test error at the optimal ridge ``lam*(psi_p)`` (:func:`rfdsm.optimal.optimal_lambda`)
     against ``psi_p``, beside fixed ridges ``lams``; returns ``(fig, table)``."""
-    from ..optimal import optimal_lambda
-    from ..setting import Setting
+    from ..analysis.optimal import optimal_lambda
+    from ..core.setting import Setting
     from ..theory import theory_curve
 
     psi_ps = np.asarray(psi_ps, dtype=float)

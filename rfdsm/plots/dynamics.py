@@ -76,7 +76,7 @@ def tau_curves(df: pd.DataFrame, errors=("test", "train", "score"), *, rescale=N
     (:func:`rfdsm.timescales.spectral_timescales`; ``m = inf``): their Fig. 5 inset.  Without
     rescaling that ``tau_mem`` is marked by a dotted vertical line of each colour.  Series
     carry ``gid = "<evaluator>:<error>:<key>=<value>"``."""
-    from ..timescales import spectral_timescales
+    from ..analysis.timescales import spectral_timescales
 
     if rescale not in (None, "tau_mem"):
         raise ValueError(f"rescale must be None or 'tau_mem', got {rescale!r}")
@@ -131,7 +131,7 @@ def _error_axes(npanels, nerrors, ncols):
 
 
 def _spectral_mem(row, spectral_timescales):
-    from ..setting import Setting
+    from ..core.setting import Setting
 
     try:
         s = Setting(psi_n=row.psi_n, psi_p=row.psi_p, m=row.m, t=row.t, lam=row.lam,
@@ -327,7 +327,7 @@ def early_stopping_plot(df: pd.DataFrame, x: str = "psi_p", *, ridge: bool = Tru
     (:mod:`rfdsm.early_stopping`)."""
     from matplotlib.figure import Figure
 
-    from ..early_stopping import early_stopping_table
+    from ..analysis.early_stopping import early_stopping_table
 
     if x not in ("psi_p", "psi_n"):
         raise ValueError(f"x must be 'psi_p' or 'psi_n', got {x!r}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..params import PARAMS, param
+from ..core.params import PARAMS, param
 
 __all__ = ["FORMATS", "save_figure", "palette", "m_colours", "BAYES_STYLE", "DIAG_STYLE",
            "ERROR_COLOURS", "TEX", "AXIS_LABEL", "ERROR_LABEL", "fmt_value", "param_text",

@@ -20,7 +20,7 @@ import types
 
 import numpy as np
 
-from ..setting import Setting
+from ..core.setting import Setting
 from .options import DEFAULTS, KINDS, check_options
 
 __all__ = ["sample", "KINDS", "DEFAULTS", "SampleResult"]

@@ -10,7 +10,7 @@ import operator
 
 import numpy as np
 
-from ..params import check_number
+from ..core.params import check_number
 from .sampler import METHODS, SCHEDULES
 
 __all__ = ["KINDS", "DEFAULTS", "check_options"]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..setting import Setting
+from ..core.setting import Setting
 
 __all__ = ["SampleResult", "ROW_COLUMNS"]
 
@@ -83,7 +83,7 @@ class SampleResult:
 
     def to_dict(self, arrays: bool = False) -> dict[str, Any]:
         """Strict JSON (NaN -> null, inf -> "inf"); the point arrays only with ``arrays``."""
-        from ..result import _json_number
+        from ..core.result import _json_number
 
         out = {"f_mem": self.f_mem, "f_mem_ci": list(self.f_mem_ci), "frechet": self.frechet,
                "frechet_floor": self.frechet_floor, "frechet_floor_sd": self.frechet_floor_sd,

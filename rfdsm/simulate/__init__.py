@@ -15,8 +15,8 @@ import time
 import numpy as np
 
 from ..activations import _BUILTINS, QuadratureError
-from ..result import ERRORS, Result
-from ..setting import Setting
+from ..core.result import ERRORS, Result
+from ..core.setting import Setting
 from .threads import SMALL_P, THREADS  # noqa: F401  (SMALL_P: the old name, kept)
 
 # .fit (and with it Numba and scipy.linalg) is imported where a fit runs, not here:
@@ -161,7 +161,7 @@ def simulate_tau_curve(setting: Setting, taus, d: int, seed: int = 0, n_seeds: i
     Same draws as :func:`simulate`, so the numbers agree with it to round-off (~1e-12
     relative; at ``tau = inf`` it is the eigenbasis instead of the Cholesky solve).
     """
-    from ..params import parse_tau
+    from ..core.params import parse_tau
 
     if isinstance(taus, (str, bytes)) or not hasattr(taus, "__iter__"):
         raise ValueError(f"taus must be a sequence of training times, got {taus!r}")

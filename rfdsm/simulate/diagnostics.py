@@ -146,7 +146,7 @@ def _J(act, c, d):
 def _J_kinked(act, c, d, nodes):
     """Composite Gauss-Legendre in ``u`` on ``[-U, U]`` (beyond ``U`` the weight is below
     1e-30 of its peak), split where ``c u`` meets a declared kink."""
-    from .._gauss import _gauss_legendre
+    from ..activations.gauss import _gauss_legendre
     from scipy.special import gammaln
 
     ex = (d - 3) / 2.0

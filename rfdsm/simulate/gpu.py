@@ -23,7 +23,7 @@ import numpy as np
 from scipy import special
 
 from .. import activations as _acts
-from ..setting import Setting
+from ..core.setting import Setting
 from . import fit, mehler
 
 #: Default block size on a GPU: large blocks keep the series products compute-bound

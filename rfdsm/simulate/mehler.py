@@ -19,7 +19,7 @@ import math
 import numpy as np
 from scipy import linalg
 
-from .._kernels import numba  # through rfdsm._kernels: sets OMP_WAIT_POLICY before any launch
+from ..activations.kernels import numba# through rfdsm._kernels: sets OMP_WAIT_POLICY before any launch
 
 #: Largest Hermite order used; at small d the correlations are large and the reported bound
 #: says how good the truncation is.

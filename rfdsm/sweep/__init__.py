@@ -18,7 +18,7 @@ import time
 from .config import DEFAULT_MAX_ROWS, ConfigError, SweepConfig, load_config
 from .store import COLUMNS, StoreError, SweepDir, load_results, to_frame
 
-__all__ = ["run_sweep", "load_results", "configure_parser", "run_cli", "SweepConfig",
+__all__ = ["run_sweep", "load_results", "SweepConfig",
            "ConfigError", "SweepError", "COLUMNS"]
 
 
@@ -174,61 +174,3 @@ def _write_results(store, tasks, done, todo, elapsed, csv, log):
         log(f"ran {len(todo)} task(s) in {elapsed:.3g} s")
     log(f"wrote {len(df)} rows to {', '.join(str(p) for p in written)}")
     return df
-
-
-# command line -----------------------------------------------------------------------------
-def configure_parser(p) -> None:
-    from ..cli import positive_int
-
-    p.description = ("Run a grid of settings from a TOML config (see scripts/*.toml) through "
-                     "the simulator and/or the theory; rerun the same command to resume.")
-    p.add_argument("config", help="sweep configuration (TOML)")
-    p.add_argument("--out", help="output directory (results.parquet, journal); required unless "
-                                 "--dry-run")
-    p.add_argument("--workers", type=positive_int, default=None,
-                   help="local worker processes (default: CPUs available; 1 = in this process)")
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                   help="run on an existing Dask distributed cluster (pip install 'rfdsm[dask]')")
-    p.add_argument("--csv", action="store_true", help="also write results.csv")
-    p.add_argument("--force", action="store_true",
-                   help="discard results in --out that came from a different config")
-    p.add_argument("--max-rows", type=positive_int, default=DEFAULT_MAX_ROWS, metavar="N",
-                   help="refuse a sweep of more than N rows, counted before anything is "
-                        f"expanded (default {DEFAULT_MAX_ROWS:,})")
-    p.add_argument("--dry-run", action="store_true",
-                   help="validate the config and print the amount of work, run nothing")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run_cli(args) -> int:
-    from ..cli import UsageError, writable_dir
-    from .runner import BackendError, check_scheduler_address
-
-    if args.workers is not None and args.scheduler:
-        raise UsageError("give either --workers or --scheduler, not both")
-    if args.scheduler is not None:
-        try:
-            check_scheduler_address(args.scheduler)
-        except ValueError as exc:
-            raise UsageError(f"--scheduler: {exc}") from None
-    try:
-        cfg = load_config(args.config, max_rows=args.max_rows)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None  # the message names the file already
-    if args.dry_run:
-        print(f"{args.config}: config ok (hash {cfg.hash[:12]}); "
-              + ", ".join(f"{k}: {v} task(s)" for k, v in cfg.n_tasks.items())
-              + f"; {sum(cfg.n_rows.values())} rows")
-        return 0
-    if args.out is None:
-        raise UsageError("the following arguments are required: --out")
-    writable_dir(args.out, "--out")
-    try:
-        run_sweep(cfg, args.out, workers=args.workers, scheduler=args.scheduler, csv=args.csv,
-                  force=args.force, progress=not args.quiet)
-    except (StoreError, BackendError) as exc:
-        raise UsageError(str(exc)) from None  # lock/manifest messages name the directory
-    except SweepError as exc:
-        print(f"rfdsm: error: {exc}", file=sys.stderr)
-        return 1
-    return 0

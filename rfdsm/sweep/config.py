@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import params as _params
 from ..activations import get_activation
-from ..evaluators import (canonical as _canonical, check_int, count_values as _count, digest,
-                          get_evaluator, group_curves, registered_evaluators,
-                          show as _show)
+from ..core import params as _params
+from ..core.checks import check_int, count_values as _count, show as _show
+from ..core.setting import Setting
+from ..evaluators import (canonical as _canonical, digest, get_evaluator, group_curves,
+                          registered_evaluators)
 from ..evaluators import setting_key  # noqa: F401  (re-exported: its old home)
-from ..setting import Setting
 
 __all__ = ["ConfigError", "SweepConfig", "load_config", "PARAMS", "CURVE_AXES",
            "DEFAULT_MAX_ROWS"]

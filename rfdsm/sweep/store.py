@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import params
+from ..core import params
 
 __all__ = ["COLUMNS", "SORT_KEYS", "Journal", "SweepDir", "to_frame", "load_results",
            "seed_summary", "StoreError"]

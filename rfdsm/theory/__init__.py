@@ -17,8 +17,8 @@ import types
 
 import numpy as np
 
-from ..result import Result, plain
-from ..setting import Setting
+from ..core.result import Result, plain
+from ..core.setting import Setting
 from .common import Solution
 from .routing import route
 from . import spectrum  # callable: rfdsm.theory.spectrum(setting), docs/theory.md Sec. 9
@@ -72,7 +72,7 @@ def _note_missing(res: Result, metrics, reason: str) -> Result:
     if metrics is None or metrics == "all":
         return res
     from ..metrics import get_metric
-    from ..result import ERRORS
+    from ..core.result import ERRORS
 
     names = [m.name if hasattr(m, "name") else get_metric(m).name for m in metrics]
     missing = [n for n in names if n not in ERRORS and n not in res.metrics]

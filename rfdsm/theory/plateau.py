@@ -23,8 +23,8 @@ import time
 import numpy as np
 from scipy import optimize
 
-from ..result import Result
-from ..setting import Setting
+from ..core.result import Result
+from ..core.setting import Setting
 from .common import ge_constants
 
 __all__ = ["plateau", "plateau_values"]

@@ -36,7 +36,7 @@ _ATOM_FLOOR = 1e-7  # atom weights below this are reported as none
 
 
 def _check_setting(setting):
-    from ..setting import Setting
+    from ..core.setting import Setting
 
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
