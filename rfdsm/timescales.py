@@ -315,7 +315,8 @@ def timescale_table(df, *, gen_drop: float = GEN_DROP, mem_gap: float = MEM_GAP,
     """One row per evaluator x setting (apart from ``tau``) x ``d`` of a result table with a
     ``tau`` axis: ``tau_gen``, ``tau_mem`` (mean over seeds), their ``_se`` and ``_status``,
     ``n_seeds``; with ``spectral``, Thm. 3.2's ``tau_gen_spectral``, ``tau_mem_spectral`` (for
-    ``m = inf``, isotropic rows; ``tau_mem_spectral`` NaN where ``rho_1`` does not exist).  Simulation curves are read per seed (column ``seed``)."""
+    ``m = inf``, isotropic rows; ``tau_mem_spectral`` NaN where ``rho_1`` does not exist).
+    Simulation curves are read per seed (column ``seed``)."""
     import pandas as pd
 
     from .setting import Setting
