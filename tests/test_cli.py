@@ -115,3 +115,54 @@ def test_metrics_without_a_limit_are_named_not_dropped(capsys):
     rec = json.loads(out)
     assert code == 0 and "test_emp" not in rec and rec["bias2"] > 0
     assert "tau = inf only" in rec["diagnostics"]["metrics_without_limit"]["test_emp"]
+
+
+def test_tiny_tau_is_the_untrained_fit_without_nan_or_warnings(capsys):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow in the flow would be an error here
+        code, out, err = run(["theory", "--psi-n", "2", "--psi-p", "4", "--m", "inf",
+                              "--tau", "1e-310", "--metrics", "beta,bias2", "--json"], capsys)
+    rec = json.loads(out)
+    assert code == 0 and err == "" and rec["converged"]
+    assert rec["train"] == rec["test"] == 1.0 and rec["bias2"] == 1.0
+    # beta is tau times its initial slope, which a resolved short time gives
+    code, out, _ = run(["theory", "--psi-n", "2", "--psi-p", "4", "--m", "inf", "--tau", "1e-200",
+                        "--metrics", "beta", "--json"], capsys)
+    assert rec["beta"] == pytest.approx(json.loads(out)["beta"] * 1e-110, rel=1e-9)
+
+
+def test_repeated_metrics_flags_add_up(capsys):
+    code, out, _ = run(["theory", "--psi-n", "2", "--psi-p", "4", "--metrics", "beta",
+                        "--metrics", "bias2,beta", "--metrics", "variance", "--json"], capsys)
+    rec = json.loads(out)
+    assert code == 0 and all(isinstance(rec[k], float) for k in ("beta", "bias2", "variance"))
+    code, _, err = run(["theory", "--psi-n", "2", "--psi-p", "4", "--metrics", "beta",
+                        "--metrics", "nope"], capsys)
+    assert code == 2 and "nope" in err and len(err.splitlines()) == 1
+
+
+def test_toml_metrics_accept_diagnostics_as_the_cli_does():
+    from rfdsm.diagnostics import DIAGNOSTICS
+    from rfdsm.sweep.config import ConfigError, load_config
+
+    base = {"sweep": {"name": "x", "evaluators": ["theory", "simulate"]},
+            "grid": {"psi_n": [1, 2], "psi_p": 4}, "simulate": {"d": 10}}
+    cfg = load_config({**base, "theory": {"metrics": ["diagnostics"]},
+                       "simulate": {"d": 10, "metrics": ["beta", "diagnostics"]}})
+    assert list(cfg.options["theory"]["metrics"]) == list(DIAGNOSTICS)
+    assert list(cfg.options["simulate"]["metrics"]) == ["beta", "test_emp", "bias2", "variance"]
+    with pytest.raises(ConfigError, match="theory.metrics: unknown metric 'diagnostic'.*or "
+                                          "diagnostics"):
+        load_config({**base, "theory": {"metrics": ["diagnostic"]}})
+
+
+def test_a_huge_data_eigenvalue_is_named_as_the_cause(capsys):
+    code, out, _ = run(["theory", "--psi-n", "2", "--psi-p", "4", "--m", "inf",
+                        "--data", "spectrum(0.5:1e300,0.5:1)"], capsys)
+    assert code == 1 and "the data eigenvalue 1e+300 is too large at t = 0.1" in out
+    assert "t = 0.1 is too small" not in out
+    code, out, _ = run(["theory", "--psi-n", "2", "--psi-p", "4", "--m", "inf", "--t", "1e-20",
+                        "--data", "spectrum(0.5:2,0.5:1)"], capsys)
+    assert code == 1 and "t = 1e-20 is too small" in out

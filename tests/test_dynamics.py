@@ -109,15 +109,43 @@ def test_spectral_timescales_are_thm_3_2():
     k = ge_constants(s)
     lam_min = k.kappa_i2 + k.kappa_s2 * (1 - math.sqrt(16)) ** 2
     sp = spectral_timescales(s)
-    assert sp["tau_mem"].value == pytest.approx(64 / (s.h * lam_min), rel=1e-12)
+    # the e-folding time psi_p/(2 h lambda) (docs/model.md, "Time-scales")
+    assert sp["tau_mem"].value == pytest.approx(64 / (2 * s.h * lam_min), rel=1e-12)
     assert sp["tau_gen"].value == pytest.approx(
-        64 / (s.h * (k.kappa_i2 + k.kappa_s2 + 64 * k.mu1 ** 2)), rel=1e-12)
+        64 / (2 * s.h * (k.kappa_i2 + k.kappa_s2 + 64 * k.mu1 ** 2)), rel=1e-12)
     # tau_gen does not depend on n; tau_mem grows with it
     other = spectral_timescales(s.replace(psi_n=8))
     assert other["tau_gen"].value == sp["tau_gen"].value
     assert other["tau_mem"].value > 2 * sp["tau_mem"].value
     with pytest.raises(ValueError, match="m = inf"):
         spectral_timescales(s.replace(m=4))
+
+
+def test_spectral_timescale_is_the_e_folding_time_of_the_flow():
+    from rfdsm.estimators import flow_filter, flow_rate
+
+    s = Setting(psi_n=4, psi_p=64, m=INF, t=0.01, lam=0.0)
+    k = ge_constants(s)
+    lam_min = k.kappa_i2 + k.kappa_s2 * (1 - math.sqrt(16)) ** 2
+    tau = spectral_timescales(s)["tau_mem"].value
+    # the mode of eigenvalue lambda_min has made 1 - 1/e of its way to the ridgeless fit
+    g = flow_filter(np.array([lam_min]), 0.0, flow_rate(s.replace(tau=tau)) * tau)[0]
+    assert g * lam_min == pytest.approx(1 - math.exp(-1), rel=1e-12)
+
+
+@pytest.mark.parametrize("psi_n, why", [(1, "n - d <= 0"), (0.5, "n - d <= 0"),
+                                        (63.5, "no atom"), (64, "no atom"), (128, "no atom")])
+def test_spectral_tau_mem_needs_the_memorisation_bulk(psi_n, why):
+    s = Setting(psi_n=psi_n, psi_p=64, m=INF, t=0.01)
+    sp = spectral_timescales(s)
+    mem = sp["tau_mem"]
+    assert mem.status == "no_bulk" and math.isnan(mem.value) and not mem.reached
+    assert why in mem.message and "1 < psi_n <= psi_p - 1" in mem.message
+    assert sp["tau_gen"].reached  # rho_2 is there whatever n
+    # the same limit as the simulated reading, d < n <= p - d
+    assert spectral_timescales(s.replace(psi_n=63))["tau_mem"].reached
+    assert spectral_timescales(Setting(psi_n=4, psi_p=1, m=INF, t=0.01))["tau_mem"].status \
+        == "no_bulk"
 
 
 def test_simulated_spectral_timescales_read_the_gram_bulks():
@@ -127,7 +155,7 @@ def test_simulated_spectral_timescales_read_the_gram_bulks():
     n, p = s.sizes(D)
     ev = gram_eigenvalues(s, D, 0)
     sim = simulated_spectral_timescales(s, D, 0)
-    assert sim["tau_mem"].value == pytest.approx(s.psi_p / (s.h * ev[p - n]), rel=1e-12)
+    assert sim["tau_mem"].value == pytest.approx(s.psi_p / (2 * s.h * ev[p - n]), rel=1e-12)
     # the top d eigenvalues (rho_2, the directions of W) stand apart from the rest
     assert ev[p - D] > 5 * ev[p - D - 1]
     assert simulated_spectral_timescales(s.replace(psi_n=0.5), D)["tau_mem"].status == "no_bulk"
@@ -206,9 +234,14 @@ def test_tau_figures_draw_theory_lines_and_simulation_points(tmp_path):
     line = next(ln for ln in fig.axes[0].lines if ln.get_gid() == "theory:test:psi_n=1")
     assert len(line.get_xdata()) == 13  # the tau = inf row is not on the axis
     col = plots.tau_curves(df, rescale="tau_mem")
-    mem = spectral_timescales(CASE.replace(psi_n=1))["tau_mem"].value
-    x = next(ln for ln in col.axes[0].lines if ln.get_gid() == "theory:test:psi_n=1").get_xdata()
+    mem = spectral_timescales(CASE.replace(psi_n=2))["tau_mem"].value
+    x = next(ln for ln in col.axes[0].lines if ln.get_gid() == "theory:test:psi_n=2").get_xdata()
     assert x[0] == pytest.approx(0.1 / mem)
+    # psi_n = 1 has no memorisation bulk: left out of the collapse, and said so
+    assert not any(str(ln.get_gid()).endswith("psi_n=1") for ln in col.axes[0].lines)
+    assert "psi_n = 1" in col._suptitle.get_text()
+    with pytest.raises(ValueError, match="1 < psi_n <= psi_p - 1"):
+        plots.tau_curves(df[df["psi_n"] == 1], rescale="tau_mem")
     written = plots.make_figures(sim, tmp_path)
     assert sorted(p.name for p in written) == ["training_time.png", "training_time_collapse.png"]
     with pytest.raises(ValueError, match="rescale"):

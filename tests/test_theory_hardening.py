@@ -20,6 +20,7 @@ from rfdsm import Setting, theory
 from rfdsm.activations import QuadratureError, get_activation
 from rfdsm.theory.common import ge_constants
 
+INF = math.inf
 _PHI = lambda u: math.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)  # noqa: E731
 _C0 = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -140,3 +141,90 @@ def test_simulated_ridgeless_train_is_clipped_not_negative():
     # seed 1 gave train = -4.4e-16 (the interpolating fit, p > n)
     r = rfdsm.simulate(Setting(psi_n=0.5, psi_p=2, m=1, t=0.1, lam=0.0), d=40, seed=0, n_seeds=4)
     assert all(row["train"] >= 0.0 for row in r.per_seed)
+
+
+# --- metrics at a finite training time: every path carries them -----------------------------
+_FLOW = Setting(psi_n=2, psi_p=4, m=INF, t=0.1, lam=0.01)
+_DIAG = ("test_emp", "beta", "bias2", "variance")
+
+
+@pytest.mark.parametrize("m", [INF, 4])
+def test_theory_curve_at_finite_tau_carries_the_metrics_of_theory(m):
+    settings = [_FLOW.replace(m=m, tau=tau) for tau in (1.0, 10.0, 100.0)]
+    curve = rfdsm.theory.theory_curve(settings, metrics=list(_DIAG))
+    for s, r in zip(settings, curve):
+        one = theory(s, metrics=list(_DIAG))
+        # one continuation path for the curve: the same numbers up to rounding
+        assert r.metrics and r.metrics == pytest.approx(one.metrics, rel=1e-12)
+        assert r.diagnostics.get("metrics_without_limit") == \
+            one.diagnostics.get("metrics_without_limit")
+        # a curve of one point is that point's own solve, to the last bit
+        assert rfdsm.theory.theory_curve([s], metrics=list(_DIAG))[0].metrics == one.metrics
+    assert ("test_emp" in curve[0].metrics) == (m == INF)
+
+
+def test_sweep_at_finite_tau_has_the_theory_metrics(tmp_path):
+    from rfdsm.sweep import run_sweep
+
+    cfg = {"sweep": {"name": "flowdiag", "evaluators": ["theory"], "curve": "psi_n"},
+           "grid": {"psi_n": [2, 3], "psi_p": 4, "m": "inf", "t": 0.1, "lam": 0.01,
+                    "tau": [10.0, 100.0]},
+           "theory": {"metrics": list(_DIAG)}}
+    df = run_sweep(cfg, tmp_path / "s", workers=1, progress=False)
+    assert len(df) == 4 and df[list(_DIAG)].notna().all().all()
+    for row in df.itertuples(index=False):
+        one = theory(_FLOW.replace(psi_n=row.psi_n, tau=row.tau), metrics=list(_DIAG))
+        assert [getattr(row, k) for k in _DIAG] == pytest.approx(
+            [one.metrics[k] for k in _DIAG], rel=1e-12)
+
+
+def test_all_metrics_at_finite_tau_name_what_is_missing():
+    res = theory(_FLOW.replace(m=4, tau=10.0), metrics="all")
+    assert {"beta", "bias2", "variance"} <= set(res.metrics) and "test_emp" not in res.metrics
+    assert "tau = inf only" in res.diagnostics["metrics_without_limit"]["test_emp"]
+    at_inf_m = theory(_FLOW.replace(tau=10.0), metrics="all")  # m = inf: test_emp = train
+    assert "metrics_without_limit" not in at_inf_m.diagnostics
+
+
+# --- diagnostics of the ridgeless fit at the interpolation threshold --------------------------
+_THRESHOLD = Setting(psi_n=1, psi_p=4, m=4, t=0.1, lam=0.0)  # p = N = m n
+
+
+def test_beta_at_the_threshold_is_the_ridgeless_limit():
+    res = theory(_THRESHOLD, metrics="all")
+    beta, bias2 = res.metrics["beta"], res.metrics["bias2"]
+    assert res.converged and res.test == INF and res.diagnostics.get("divergent")
+    assert math.isfinite(beta) and bias2 == pytest.approx((1 - beta) ** 2, rel=1e-14)
+    assert res.metrics["variance"] == INF and res.metrics["test_emp"] == INF
+    # lam -> 0+: beta(lam) approaches it from below as sqrt(lam) (ratio 10 per factor 100)
+    b = {lam: theory(_THRESHOLD.replace(lam=lam), metrics=["beta"]).metrics["beta"]
+         for lam in (1e-8, 1e-10)}
+    assert b[1e-8] < b[1e-10] < beta
+    assert (beta - b[1e-8]) / (beta - b[1e-10]) == pytest.approx(10.0, rel=0.01)
+
+
+def test_beta_at_the_threshold_against_the_flow():
+    # a long training time at lam = 0 approaches the same limit, as 1/sqrt(tau)
+    beta = theory(_THRESHOLD, metrics=["beta"]).metrics["beta"]
+    b = {tau: theory(_THRESHOLD.replace(tau=tau), metrics=["beta"]).metrics["beta"]
+         for tau in (1e6, 1e8)}
+    assert b[1e6] < b[1e8] < beta
+    assert (beta - b[1e6]) / (beta - b[1e8]) == pytest.approx(10.0, rel=0.02)
+
+
+@pytest.mark.parametrize("s", [Setting(psi_n=4, psi_p=4, m=1, t=0.1, lam=0.0),
+                               Setting(psi_n=0.25, psi_p=4, m=4, t=0.1, lam=0.0,
+                                       activation="linear")])
+def test_threshold_beta_other_cases(s):
+    from rfdsm.theory.common import ge_spectrum
+    from rfdsm.theory.diagnostics import _threshold_beta
+
+    beta = theory(s, metrics=["beta"]).metrics["beta"]
+    assert math.isfinite(beta)
+    if s.m == 1:  # the finite-m limit at m = 1 is the m = 1 solver's (G2) at kappa = 0
+        assert _threshold_beta(s, ge_spectrum(s, 400)) == pytest.approx(beta, rel=1e-12)
+    else:  # linear activation, p_eff = d = N: the same sqrt(lam) approach
+        b = {lam: theory(s.replace(lam=lam), metrics=["beta"]).metrics["beta"]
+             for lam in (1e-8, 1e-10)}
+        assert b[1e-8] < b[1e-10] < beta
+        assert (beta - b[1e-8]) / (beta - b[1e-10]) == pytest.approx(10.0, rel=0.01)

@@ -2,19 +2,31 @@
 
 Gradient flow from ``A = 0`` (``docs/model.md``, "Training time") moves the mode of eigenvalue
 ``lambda`` of the training Gram ``U`` (``m = inf``) like ``1 - exp(-(2h/psi_p) tau lambda)``.
-Bonnaire et al. ("Why diffusion models don't memorize", Sec. 3, the paragraph after Thm. 3.2 and
-the caption of Fig. 5) write the time-scale of a mode as ``psi_p/(Delta_t lambda)``
-(``Delta_t = h``) and name two:
+The time-scale of a mode is here its e-folding time
 
-* ``tau_mem = psi_p/(Delta_t lambda_min)``, ``lambda_min`` the left edge of the bulk ``rho_1`` of
-  ``U`` (their Thm. 3.2: ``s_t^2 + v_t^2 (1 - sqrt(psi_p/psi_n))^2``, here ``s_t^2 = kappa_i^2``,
+    tau_lambda = psi_p / (2 h lambda),
+
+the convention of ``docs/model.md`` ("Time-scales").  Bonnaire et al. ("Why diffusion models
+don't memorize", Sec. 3, the paragraph after Thm. 3.2 and the caption of Fig. 5) write the
+time-scale of a mode as ``psi_p/(Delta_t lambda)`` (``Delta_t = h``), twice ``tau_lambda`` in
+the same time ``tau = k eta / d^2``: the time at which the mode has relaxed to ``exp(-2)``.
+The two they name:
+
+* ``tau_mem = tau_lambda`` at ``lambda_min``, the left edge of the bulk ``rho_1`` of ``U`` (their
+  Thm. 3.2: ``s_t^2 + v_t^2 (1 - sqrt(psi_p/psi_n))^2``, here ``s_t^2 = kappa_i^2``,
   ``v_t^2 = kappa_s^2`` of docs/theory.md (T2)): train and test errors separate, the
-  generalisation loss ``L_gen = test - train`` grows (memorisation);
+  generalisation loss ``L_gen = test - train`` grows (memorisation).  ``rho_1`` is the ``n - d``
+  eigenvalues of the training points' features between the atom of ``U`` at ``s_t^2`` (its
+  ``p - n - d`` null directions) and the top ``d`` (``rho_2``): it exists for ``d < n <= p - d``,
+  i.e. ``1 < psi_n <= psi_p - 1`` (their Regime I); elsewhere ``tau_mem`` is NaN with
+  ``status = "no_bulk"``: for ``n <= d`` ``rho_1`` has no eigenvalues, and for ``n > p - d``
+  ``U`` has no atom, its ``p - d`` modes below ``rho_2`` form one bulk, and the closed form is
+  the lower edge of that bulk, not of a memorisation bulk;
 * ``tau_gen``, "of order ``1/Delta_t``": the first relaxation, on the bulk ``rho_2`` (the spectrum
   of the population Gram ``mu1^2 W W^T/d + (s_t^2 + v_t^2) I``), after which the score error
-  sits on a plateau and ``L_gen`` is still zero.  The paper gives its order only; here it is the
-  same relation at the mean eigenvalue of ``rho_2``, ``s_t^2 + v_t^2 + mu1^2 psi_p``, i.e.
-  ``tau_gen ~ 1/(Delta_t mu1^2)`` for ``psi_p >> 1``.
+  sits on a plateau and ``L_gen`` is still zero.  The paper gives its order only; here it is
+  ``tau_lambda`` at the mean eigenvalue of ``rho_2``, ``s_t^2 + v_t^2 + mu1^2 psi_p``, i.e.
+  ``tau_gen ~ 1/(2 Delta_t mu1^2)`` for ``psi_p >> 1``.
 
 Each is computed two ways:
 
@@ -242,10 +254,12 @@ def _check_bonnaire(setting):
 
 
 def spectral_timescales(setting) -> dict:
-    """``tau_gen``, ``tau_mem`` from Thm. 3.2 of Bonnaire et al. (module docstring):
-    ``psi_p/(h lambda)`` at ``lambda_min(rho_1) = kappa_i^2 + kappa_s^2 (1 - sqrt(psi_p/psi_n))^2``
-    and at the mean of ``rho_2``, ``kappa_i^2 + kappa_s^2 + mu1^2 psi_p``.  The formula is the
-    ``psi_p, psi_n >> 1`` limit; the message says when the setting is far from it."""
+    """``tau_gen``, ``tau_mem`` from Thm. 3.2 of Bonnaire et al. (module docstring): the
+    e-folding time ``psi_p/(2 h lambda)`` at ``lambda_min(rho_1) = kappa_i^2 + kappa_s^2
+    (1 - sqrt(psi_p/psi_n))^2`` and at the mean of ``rho_2``, ``kappa_i^2 + kappa_s^2 + mu1^2
+    psi_p``.  ``tau_mem`` is NaN (``status = "no_bulk"``, the message says why) unless
+    ``1 < psi_n <= psi_p - 1``, where ``rho_1`` exists.  The formula is the ``psi_p, psi_n >> 1``
+    limit; the message says when the setting is far from it."""
     from ..theory.common import ge_constants
 
     _check_bonnaire(setting)
@@ -258,16 +272,27 @@ def spectral_timescales(setting) -> dict:
         notes.append(f"Thm. 3.2 is the psi_p, psi_n >> 1 limit (psi_p = {pp:g}, psi_n = {pn:g})")
     status = "uncertain" if notes else "ok"
     msg = "; ".join(notes)
-    return {"tau_gen": TimeScale("tau_gen", pp / (h * lam2), None, status, msg, "spectral"),
-            "tau_mem": TimeScale("tau_mem", pp / (h * lam1), None, status, msg, "spectral")}
+    gen = TimeScale("tau_gen", pp / (2.0 * h * lam2), None, status, msg, "spectral")
+    if not 1.0 < pn <= pp - 1.0:
+        why = ("rho_1 has n - d <= 0 eigenvalues (psi_n <= 1)" if pn <= 1.0
+               else "U has no atom (psi_n > psi_p - 1) and the closed form is the lower edge "
+                    "of one bulk of all p - d modes below rho_2")
+        return {"tau_gen": gen, "tau_mem": TimeScale(
+            "tau_mem", math.nan, None, "no_bulk",
+            f"the memorisation bulk rho_1 of Thm. 3.2 (the n - d eigenvalues of U between its "
+            f"atom and the top d) exists for 1 < psi_n <= psi_p - 1; here psi_n = {pn:g}, "
+            f"psi_p = {pp:g}: {why}", "spectral")}
+    return {"tau_gen": gen,
+            "tau_mem": TimeScale("tau_mem", pp / (2.0 * h * lam1), None, status, msg, "spectral")}
 
 
 def simulated_spectral_timescales(setting, d: int, seed: int = 0, n_seeds: int = 1) -> dict:
-    """The spectral time-scales from the eigenvalues of the simulated ``U`` (one ``eigh`` of a
-    ``p x p`` matrix per seed, :func:`rfdsm.simulate.spectrum.gram_eigenvalues`): ``rho_2`` the
-    top ``d`` eigenvalues (the directions of ``W``), ``rho_1`` the ``n - d`` below them, so
-    ``lambda_min(rho_1)`` is the ``(p - n)``-th smallest.  Needs ``d < n <= p - d`` (Regime I
-    of Thm. 3.2: the atom at ``s_t^2`` below); else ``status = "no_bulk"``."""
+    """The spectral time-scales (the e-folding time ``psi_p/(2 h lambda)``, module docstring)
+    from the eigenvalues of the simulated ``U`` (one ``eigh`` of a ``p x p`` matrix per seed,
+    :func:`rfdsm.simulate.spectrum.gram_eigenvalues`): ``rho_2`` the top ``d`` eigenvalues (the
+    directions of ``W``), ``rho_1`` the ``n - d`` below them, so ``lambda_min(rho_1)`` is the
+    ``(p - n)``-th smallest.  Needs ``d < n <= p - d`` (Regime I of Thm. 3.2: the atom at
+    ``s_t^2`` below); else ``status = "no_bulk"``."""
     from ..simulate.spectrum import gram_eigenvalues
 
     _check_bonnaire(setting)
@@ -279,9 +304,9 @@ def simulated_spectral_timescales(setting, d: int, seed: int = 0, n_seeds: int =
     gen, mem = [], []
     for s in range(int(seed), int(seed) + int(n_seeds)):
         ev = gram_eigenvalues(setting, d, s)
-        gen.append(TimeScale("tau_gen", setting.psi_p / (setting.h * float(ev[p - d:].mean())),
-                             source=src))
-        mem.append(TimeScale("tau_mem", setting.psi_p / (setting.h * float(ev[p - n])), source=src))
+        rate = 2.0 * setting.h / setting.psi_p  # of a mode per unit eigenvalue (docs/model.md)
+        gen.append(TimeScale("tau_gen", 1.0 / (rate * float(ev[p - d:].mean())), source=src))
+        mem.append(TimeScale("tau_mem", 1.0 / (rate * float(ev[p - n])), source=src))
     return {"tau_gen": _combine("tau_gen", gen, src), "tau_mem": _combine("tau_mem", mem, src)}
 
 
@@ -290,7 +315,8 @@ def timescale_table(df, *, gen_drop: float = GEN_DROP, mem_gap: float = MEM_GAP,
     """One row per evaluator x setting (apart from ``tau``) x ``d`` of a result table with a
     ``tau`` axis: ``tau_gen``, ``tau_mem`` (mean over seeds), their ``_se`` and ``_status``,
     ``n_seeds``; with ``spectral``, Thm. 3.2's ``tau_gen_spectral``, ``tau_mem_spectral`` (for
-    ``m = inf``, isotropic rows).  Simulation curves are read per seed (column ``seed``)."""
+    ``m = inf``, isotropic rows; ``tau_mem_spectral`` NaN where ``rho_1`` does not exist).
+    Simulation curves are read per seed (column ``seed``)."""
     import pandas as pd
 
     from ..core.setting import Setting

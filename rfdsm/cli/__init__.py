@@ -182,10 +182,20 @@ def metric_names(text):
     return tuple(dict.fromkeys(names))
 
 
+class _MoreMetrics(argparse.Action):
+    """A repeated ``--metrics`` adds its names to those already given (argparse's default
+    ``store`` would keep only the last)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest,
+                tuple(dict.fromkeys((getattr(namespace, self.dest) or ()) + tuple(values))))
+
+
 def _add_metrics_argument(p) -> None:
     p.add_argument("--metrics", type=metric_names, default=None, metavar="NAME[,NAME...]",
+                   action=_MoreMetrics,
                    help="also compute these registered metrics, e.g. test_emp,bias2,variance "
-                        "(or diagnostics: test_emp, beta, bias2, variance)")
+                        "(or diagnostics: test_emp, beta, bias2, variance); may be repeated")
 
 
 def _finite_or_none(x):

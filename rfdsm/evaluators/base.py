@@ -120,15 +120,18 @@ def _metric_names(value, evaluator: str = "simulate") -> list[str]:
     ones (e.g. the diagnostics of rfdsm.diagnostics, computed on request), with a function
     for that evaluator."""
     from ..metrics import get_metric
+    from ..metrics.diagnostics import DIAGNOSTICS
 
     key = f"{evaluator}.metrics"
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{key} must be a list of metric names, got {value!r}")
+    # "diagnostics" names the four of docs/model.md, as on the command line (--metrics)
+    value = [n for v in value for n in (DIAGNOSTICS if v == "diagnostics" else (v,))]
     for v in value:
         try:
             metric = get_metric(v)
         except ValueError as exc:
-            raise ValueError(f"{key}: {exc}") from None
+            raise ValueError(f"{key}: {exc}, or diagnostics") from None
         if not metric.has(evaluator):
             raise ValueError(f"{key}: the metric {v!r} has no {evaluator} function")
     return list(dict.fromkeys(value))

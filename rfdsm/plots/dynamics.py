@@ -72,8 +72,9 @@ def tau_curves(df: pd.DataFrame, errors=("test", "train", "score"), *, rescale=N
     varying of ``psi_n, psi_p, t, lam``, theory as lines, simulation as seed means at dimension
     ``d`` (default: the largest) with standard errors; panels for the other varying
     parameters, one row per error.  ``rescale="tau_mem"`` puts ``tau/tau_mem`` on the x axis,
-    ``tau_mem = psi_p/(h lambda_min)`` of Thm. 3.2 of Bonnaire et al.
-    (:func:`rfdsm.timescales.spectral_timescales`; ``m = inf``): their Fig. 5 inset.  Without
+    ``tau_mem = psi_p/(2 h lambda_min)`` of Thm. 3.2 of Bonnaire et al.
+    (:func:`rfdsm.timescales.spectral_timescales`; ``m = inf``): their Fig. 5 inset; the rows
+    without one (no memorisation bulk) are left out and named in the title.  Without
     rescaling that ``tau_mem`` is marked by a dotted vertical line of each colour.  Series
     carry ``gid = "<evaluator>:<error>:<key>=<value>"``."""
     from ..analysis.timescales import spectral_timescales
@@ -89,9 +90,18 @@ def tau_curves(df: pd.DataFrame, errors=("test", "train", "score"), *, rescale=N
     colours = palette(agg[key], "viridis")
     agg = agg.assign(tau_mem=[_spectral_mem(r, spectral_timescales) for r in
                               agg.itertuples(index=False)])
-    if rescale and not np.isfinite(agg["tau_mem"]).all():
-        raise ValueError("tau_curves: rescale='tau_mem' needs m = inf and isotropic data in "
-                         "every row (Thm. 3.2 of Bonnaire et al.)")
+    left_out = ""
+    if rescale:
+        has = np.isfinite(agg["tau_mem"])
+        if not has.any():
+            raise ValueError("tau_curves: rescale='tau_mem' needs m = inf, isotropic data and "
+                             "1 < psi_n <= psi_p - 1 (the memorisation bulk of Thm. 3.2 of "
+                             "Bonnaire et al.) in some row")
+        if not has.all():
+            gone = sorted(agg.loc[~has, key].unique())
+            left_out = (f"; no $\\tau_\\mathrm{{mem}}$ at ${TEX.get(key, key)} = "
+                        f"{', '.join(fmt_value(key, v) for v in gone)}$")
+        agg = agg[has]
     x = "tau_scaled" if rescale else "tau"
     agg = agg.assign(tau_scaled=agg["tau"] / agg["tau_mem"])
     facets = [c for c in ("psi_n", "psi_p", "m", "t", "lam", "activation") if c != key]
@@ -114,8 +124,11 @@ def tau_curves(df: pd.DataFrame, errors=("test", "train", "score"), *, rescale=N
             ax.grid(True, which="major", alpha=0.25)
     fixed = lay.constant_text(agg, facets)
     head = "Training dynamics" + (r" against $\tau/\tau_\mathrm{mem}$" if rescale else "")
-    fig.suptitle(title or (head + (f"   ({fixed})" if fixed else "")), fontsize=11)
-    _tau_legend(fig, key, colours, series(agg, d), rescale, ncols)
+    fig.suptitle(title or (head + (f"   ({fixed}{left_out})" if fixed or left_out else "")),
+                 fontsize=11)
+    # the colours of the figure without rescaling, for the values still drawn
+    shown = {v: c for v, c in colours.items() if v in set(agg[key])}
+    _tau_legend(fig, key, shown, series(agg, d), rescale, ncols)
     return fig
 
 
@@ -180,7 +193,7 @@ def _tau_legend(fig, key, colours, shown, rescale, width):
         handles.append(Line2D([], [], color="0.2", label=series_label(ev, ds), **style))
     handles.append(Line2D([], [], label=r"Bayes level $a^2$", **BAYES_STYLE))
     mark = (r"$\tau = \tau_\mathrm{mem}$" if rescale else
-            r"$\tau_\mathrm{mem} = \psi_p/(\Delta_t \lambda_\mathrm{min})$ (Thm. 3.2)")
+            r"$\tau_\mathrm{mem} = \psi_p/(2 \Delta_t \lambda_\mathrm{min})$ (Thm. 3.2)")
     handles.append(Line2D([], [], color="0.4", ls=":", lw=1.0, label=mark))
     lay.place_legend(fig, handles, width)
 

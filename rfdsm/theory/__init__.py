@@ -51,41 +51,55 @@ def _to_result(setting: Setting, sol: Solution, wall: float, metrics=None) -> Re
     if not sol.converged:
         diag.setdefault("warning", "the fixed-point solve did not converge: the errors are not "
                                    "trustworthy (see residual)")
-    res = Result(setting=setting, evaluator="theory", train=float(sol.train), test=float(sol.test),
-                 score=float(sol.score), converged=bool(sol.converged),
-                 residual=float(sol.residual), iterations=int(sol.iterations), wall_time=wall,
-                 diagnostics=diag, metrics=limits)
     if setting.tau != math.inf:
         # the flow gives some diagnostics at once (docs/theory.md Sec. 10); like every metric
         # with default=False they are reported when asked for
         from ..metrics import theory_metrics
 
         asked = {m.name for m in theory_metrics(metrics)}
-        res = dataclasses.replace(res, metrics={k: v for k, v in limits.items() if k in asked})
-        return _note_missing(res, metrics, "the theory has this limit at tau = inf only")
+        limits = {k: v for k, v in limits.items() if k in asked}
+    res = Result(setting=setting, evaluator="theory", train=float(sol.train), test=float(sol.test),
+                 score=float(sol.score), converged=bool(sol.converged),
+                 residual=float(sol.residual), iterations=int(sol.iterations), wall_time=wall,
+                 diagnostics=diag, metrics=limits)
+    if setting.tau != math.inf:
+        from ..metrics.diagnostics import DIAGNOSTICS
+
+        # "all" at a finite tau names what the same setting has at tau = inf (the diagnostics
+        # of isotropic data, the only data model the flow is solved for) and the flow lacks
+        return _with_metric_limits(setting, res, metrics,
+                                   "the theory has this limit at tau = inf only",
+                                   every=DIAGNOSTICS)
     return _with_metric_limits(setting, res, metrics)
 
 
-def _note_missing(res: Result, metrics, reason: str) -> Result:
-    """Name, in ``diagnostics["metrics_without_limit"]``, the metrics asked for by name that
-    have no limit here: a requested column is never silently absent."""
-    if metrics is None or metrics == "all":
+def _note_missing(res: Result, metrics, reason: str, every=()) -> Result:
+    """Name, in ``diagnostics["metrics_without_limit"]``, the metrics asked for that have no
+    limit here: a requested column is never silently absent.  ``metrics = "all"`` asks for
+    the names in ``every`` (those this setting would otherwise be expected to have)."""
+    if metrics is None:
         return res
     from ..metrics import get_metric
     from ..core.result import ERRORS
 
-    names = [m.name if hasattr(m, "name") else get_metric(m).name for m in metrics]
+    if metrics == "all":
+        names = list(every)
+    else:
+        names = [m.name if hasattr(m, "name") else get_metric(m).name for m in metrics]
     missing = [n for n in names if n not in ERRORS and n not in res.metrics]
     if missing:
         res.diagnostics["metrics_without_limit"] = {n: reason for n in missing}
     return res
 
 
-def _with_metric_limits(setting: Setting, res: Result, metrics=None) -> Result:
+def _with_metric_limits(setting: Setting, res: Result, metrics=None,
+                        reason: str = "the theory has no equations for it in this setting",
+                        every=()) -> Result:
     """``res`` with the limits of registered metrics (:func:`rfdsm.metrics.theory_metrics` of
     ``metrics``: by default those computed without being named) added to ``metrics``, where
     their ``theory`` function gives a value for this setting; the diagnostics of
-    docs/theory.md, Sec. 11, when asked for."""
+    docs/theory.md, Sec. 11, when asked for.  The others asked for are named with ``reason``
+    (:func:`_note_missing`)."""
     import dataclasses
 
     from ..metrics import theory_metrics
@@ -98,7 +112,7 @@ def _with_metric_limits(setting: Setting, res: Result, metrics=None) -> Result:
             if value is not None:
                 extra[metric.name] = float(value)
     res = dataclasses.replace(res, metrics={**res.metrics, **extra}) if extra else res
-    return _note_missing(res, metrics, "the theory has no equations for it in this setting")
+    return _note_missing(res, metrics, reason, every)
 
 
 def _warm_state(warm, setting):
@@ -148,11 +162,13 @@ def theory_curve(settings, metrics=None, **solver_options) -> list[Result]:
     out, last, i = [], {}, 0
     while i < len(settings):
         s, j = settings[i], i + 1
-        if s.tau != math.inf:  # a run along tau is one continuation path (docs/theory.md Sec. 10)
+        # a run along tau is one continuation path (docs/theory.md Sec. 10); an estimator with
+        # another form is solved point by point at the form's parameters
+        if s.tau != math.inf and route(s).setting == s:
             while j < len(settings) and settings[j].tau != math.inf and \
                     settings[j].replace(tau=s.tau) == s:
                 j += 1
-            out.extend(_flow_curve(settings[i:j], solver_options))
+            out.extend(_flow_curve(settings[i:j], solver_options, metrics))
             i = j
             continue
         res = theory(s, warm=last.get(s.m), metrics=metrics, **solver_options)
@@ -163,8 +179,9 @@ def theory_curve(settings, metrics=None, **solver_options) -> list[Result]:
     return out
 
 
-def _flow_curve(settings, solver_options) -> list[Result]:
-    """Finite-tau settings equal up to tau, solved together; wall time split evenly."""
+def _flow_curve(settings, solver_options, metrics=None) -> list[Result]:
+    """Finite-tau settings equal up to tau, solved together; wall time split evenly; each
+    result carries the ``metrics`` asked for as :func:`theory` gives them."""
     from .flow import solve_flow_curve
 
     for s in settings:
@@ -172,7 +189,7 @@ def _flow_curve(settings, solver_options) -> list[Result]:
     t0 = time.perf_counter()
     sols = solve_flow_curve(settings, **solver_options)
     wall = (time.perf_counter() - t0) / len(settings)
-    return [_to_result(s, sol, wall) for s, sol in zip(settings, sols)]
+    return [_to_result(s, sol, wall, metrics) for s, sol in zip(settings, sols)]
 
 
 class _CallableModule(types.ModuleType):

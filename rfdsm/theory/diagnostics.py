@@ -67,10 +67,45 @@ def _finite_m_at(setting, nodes, warm):
     sp = ge_spectrum(setting, nodes)
     early = eqs.prepare(sp)
     if early is not None:  # the ridgeless interpolation threshold: test_emp diverges as test
-        return {"test_emp": math.inf, "beta": math.nan}, None
+        return {"test_emp": math.inf, "beta": _threshold_beta(setting, sp)}, None
     system = fm._System(sp, setting, eqs.above)
     x, *_ = fm._solve(system, eqs._start(warm), 1e-13, 200)
     return finite_m_values(system, x, setting.h), eqs.state(x)
+
+
+def _threshold_beta(setting, sp) -> float:
+    """``beta`` of the ridgeless fit at the interpolation threshold ``p_eff = N``: the limit
+    ``lam -> 0+`` of (F8), which stays finite while ``test``, ``test_emp`` and ``variance``
+    diverge.
+
+    Below the threshold (form (F4)) at ``p_eff/N = 1`` the weights vanish together as
+    ``lam -> 0``, ``alpha = delta a``, ``theta = delta b`` with ``lam/delta -> 0``, so that
+    ``D = delta (a C + b Sc)`` and ``omega = O(1/delta)``.  To leading order the definition of
+    ``theta`` holds identically (``alpha omega_s + theta omega_i = p_eff/N = 1``) and that of
+    ``alpha``, ``alpha (omega_i + m omega_s) = 1``, fixes the ratio ``rho = b/a``:
+
+        r <(Sc + m C)/(C + rho Sc)> = 1,        beta = rho psi_p <T/(C + rho Sc)> / h,
+
+    with ``r = psi_p/(m psi_n)``.  The left side decreases from ``r (m + <Sc/C>) > 1`` at
+    ``rho = 0`` to 0, so the root is unique.  At ``m = 1`` it is ``rho = 1`` (``alpha =
+    theta``) and ``beta = psi_p <T/Sigma>/h``, (G2) of the ``m = 1`` solver at ``kappa = 0``."""
+    r, m = setting.psi_p / (setting.psi_n * int(setting.m)), int(setting.m)
+    num = sp.Sc + m * sp.C
+
+    def excess(log_rho):
+        return r * float(np.dot(sp.w, ratio(num, sp.C + math.exp(log_rho) * sp.Sc))) - 1.0
+
+    lo, hi = -1.0, 1.0
+    while excess(lo) <= 0.0 and lo > -700.0:
+        lo *= 2.0
+    while excess(hi) >= 0.0 and hi < 700.0:
+        hi *= 2.0
+    if not excess(lo) > 0.0 > excess(hi):  # pragma: no cover - the bracket always exists
+        return math.nan
+    from scipy.optimize import brentq
+
+    rho = math.exp(brentq(excess, lo, hi, xtol=1e-15, rtol=1e-15))
+    return rho * setting.psi_p * float(np.dot(sp.w, ratio(sp.T, sp.C + rho * sp.Sc))) / setting.h
 
 
 def _m1_beta(setting, nodes, kappa):
@@ -147,6 +182,11 @@ def _minf_beta(setting):
 def limits(setting, result) -> dict:
     """``{"test_emp", "beta", "bias2", "variance", "quadrature_error"}`` for the theory
     :class:`rfdsm.Result` ``result`` of ``setting`` (its fixed point and rule)."""
+    if setting.tau != math.inf:
+        # the fixed point of a finite-tau result is the flow's, not that of (G1)-(G9): only
+        # what the flow itself gave (flow_limits) is known there
+        return {k: result.metrics.get(k) for k in
+                ("test_emp", "beta", "bias2", "variance", "quadrature_error")}
     diag = result.diagnostics
     state = diag.get("state")
     if isinstance(state, list):

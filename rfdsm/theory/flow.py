@@ -42,6 +42,8 @@ _SPLITS = 12  # a failed rung is split in log(c tau) at most this many times
 #: ``u`` double precision tells apart from 0 on that scale: a longer time is solved at this one
 #: and must then equal the minimiser (``tau = inf``), or it is not converged
 _CT_SCALE_MAX = 1e15
+#: and below which the errors are the untrained fit's: a shorter time is solved at this one
+_CT_SCALE_MIN = 1e-250  # its S1 (linear in tau there) scaled; ridges s/(c tau) would overflow
 
 
 def _equations(setting, sp, probe: bool):
@@ -315,7 +317,7 @@ def _solve_curve(settings, *, tol=1e-13, max_iter=60, nodes=400, quad_tol=1e-9,
     c = 2.0 * base.h / base.psi_p  # docs/model.md
     tau_cap = _CT_SCALE_MAX / (c * spectral_scale(base, ge_spectrum(base, nodes)))
     beyond = [t > tau_cap for t in taus]
-    taus = [min(t, tau_cap) for t in taus]
+    taus = [min(max(t, tau_cap * _CT_SCALE_MIN / _CT_SCALE_MAX), tau_cap) for t in taus]
     order = np.argsort(taus, kind="stable")
     uniq, inv = np.unique(np.asarray(taus)[order], return_inverse=True)
     ctaus = list(c * uniq)
@@ -328,7 +330,8 @@ def _solve_curve(settings, *, tol=1e-13, max_iter=60, nodes=400, quad_tol=1e-9,
         main, check = rule.errors(0, idx=js), rule.errors(1, idx=js)
         for k, u in enumerate(us):
             fin = {"errors": main[:, k], "check": check[:, k], "ok": rule.ok[js[k]],
-                   "residual": rule.res[js[k]], "steps": rule.steps, "sp": rule.sp}
+                   "residual": rule.res[js[k]], "steps": rule.steps, "sp": rule.sp,
+                   "tau": float(uniq[u])}
             for pos in np.flatnonzero(inv == u):
                 pos = order[pos]
                 sols[pos] = _judge(settings[pos], fin, qerr[u], kerr[u], used[u], poles,
@@ -382,6 +385,8 @@ def _judge(setting, fin, qerr, kerr, nodes, poles, quad_tol) -> Solution:
     converged = verdict(done=fin["ok"], residual=float(fin["residual"]), finite=finite,
                         diag=diag, quadrature_error=qerr, quad_tol=quad_tol)
     score = (test - setting.bayes) / setting.h
+    if setting.tau < fin["tau"]:  # solved at the shortest resolved time (_CT_SCALE_MIN)
+        s1, diag["solved_at_tau"] = s1 * (setting.tau / fin["tau"]), fin["tau"]
     diag["metrics"] = flow_limits(setting, train, score, s1)
     return Solution(train, test, float(score), converged, residual, int(fin["steps"]),
                     {"tau": setting.tau, "nodes": int(nodes)}, diag)

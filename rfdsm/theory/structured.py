@@ -234,11 +234,18 @@ def solve_structured(setting, eqs, warm=None, tol: float = 1e-9) -> Solution:
                                           f"train/test by {kerr:.2g} > {tol:g}")))
     # the copy-specific part of the features against their variance, as common.SC_RESOLVED
     # checks it: the smaller of its ratios in the nonlinear part and along the largest atom
-    sc_ratio = min(k.kappa_i2 / k.mu_star2, setting.h / (setting.a ** 2 * ge.lam.max() + setting.h))
+    along = setting.h / (setting.a ** 2 * ge.lam.max() + setting.h)
+    sc_ratio = min(k.kappa_i2 / k.mu_star2, along)
     diag["sc_over_sigma"] = sc_ratio
     if eqs.uses_constants and sc_ratio < SC_RESOLVED:
-        warning = "; ".join(filter(None, (warning, f"t = {setting.t:.3g} is too small for "
-                                          f"double precision (Sc/Sigma ~ {sc_ratio:.2g})")))
+        # name the cause: a t too small already for unit eigenvalues, or a data eigenvalue
+        # beside which the noise variance h is lost
+        unit = setting.h / (setting.a ** 2 + setting.h)
+        what = (f"the data eigenvalue {ge.lam.max():.3g} is too large at t = {setting.t:.3g}"
+                if unit >= SC_RESOLVED and along < SC_RESOLVED else
+                f"t = {setting.t:.3g} is too small")
+        warning = "; ".join(filter(None, (warning, f"{what} for double precision (Sc/Sigma "
+                                          f"~ {sc_ratio:.2g} < {SC_RESOLVED:g})")))
     if warning:
         diag["warning"] = warning + ": not converged"
     converged = verdict(done=fp.done, residual=fp.residual, finite=finite, diag=diag,
