@@ -15,7 +15,7 @@ from ._version import __version__
 from .activations import Activation, get_activation, register_activation, registered_activations
 from .core.result import ERRORS, Result
 from .core.setting import Setting
-from .simulate import simulate
+from . import simulate  # the subpackage, callable: rfdsm.simulate(setting, d=...)
 
 _moved.install()  # old module paths (rfdsm.setting, rfdsm.covariance, ...) still import
 
@@ -27,9 +27,9 @@ __all__ = [
 
 def __getattr__(name):
     # Heavier subsystems load on first use so that `import rfdsm` stays quick.
-    if name == "theory":
-        from .theory import theory
-        return theory
+    if name == "theory":  # the subpackage, callable: rfdsm.theory(setting)
+        import importlib
+        return importlib.import_module(".theory", __name__)
     if name == "load_results":
         from .sweep import load_results
         return load_results

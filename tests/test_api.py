@@ -1,5 +1,7 @@
 import math
 
+import pytest
+
 import rfdsm
 
 
@@ -20,3 +22,22 @@ def test_theory_stays_callable_after_submodule_import():
     s = rfdsm.Setting(psi_n=2.0, psi_p=4.0)
     assert rfdsm.theory(s).test == rfdsm.theory.theory(s).test
     assert callable(theory_curve)
+
+
+@pytest.mark.parametrize("first", ["rfdsm.theory.spectrum", "rfdsm.theory.plateau",
+                                   "rfdsm.theory", "rfdsm.simulate.simulate_tau_curve",
+                                   "rfdsm.simulate"])
+def test_evaluator_modules_are_callable_whatever_is_accessed_first(first):
+    """``rfdsm.theory`` and ``rfdsm.simulate`` are the subpackages and the evaluators at once, in
+    a fresh interpreter whichever name is reached first."""
+    import subprocess
+    import sys
+
+    code = (f"import rfdsm; {first}\n"
+            "s = rfdsm.Setting(psi_n=1, psi_p=2)\n"
+            "assert rfdsm.theory(s).converged and rfdsm.theory.plateau(s.replace(lam=0.01))\n"
+            "assert callable(rfdsm.theory.spectrum) and callable(rfdsm.simulate.fit_score)\n"
+            "assert rfdsm.simulate(s, d=8).test > 0 and callable(rfdsm.simulate.simulate_tau_curve)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -8,6 +8,9 @@ population test and score errors, and any metric added with :func:`rfdsm.metrics
 
 from __future__ import annotations
 
+import sys
+import types
+
 import math
 import os
 import time
@@ -313,6 +316,13 @@ def _check_memory(setting, d, n, p, block_bytes, mc_test=0):
             + (f" (or a smaller mc_test = {mc_test})" if mc_test else ""))
 
 
-# `rfdsm.simulate` is the function (rfdsm/__init__.py binds it over this subpackage): the curve
-# is reachable from it too, as `rfdsm.simulate.simulate_tau_curve`
-simulate.simulate_tau_curve = simulate_tau_curve
+class _CallableModule(types.ModuleType):
+    """``rfdsm.simulate`` is this subpackage and the evaluator at once: calling the module calls
+    :func:`simulate`, and its other names (``simulate_tau_curve``, ``fit_score``, ``fit``,
+    ``population``, ...) stay reachable from it."""
+
+    def __call__(self, *args, **kwargs):
+        return simulate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
