@@ -13,7 +13,8 @@ from rfdsm.sweep.store import COLUMNS, to_frame
 #: A valid value other than the default for every parameter (or the default where only one
 #: value is registered): a new row of the table must add one here.
 EXAMPLES = {"psi_n": 1.5, "psi_p": 2.5, "m": 3, "t": 0.3, "lam": 0.02, "tau": 10.0, "activation": "relu",
-            "estimator": "ridge", "data": "spectrum(0.5:2,0.5:0)", "psi_d": 0.5}
+            "estimator": "ridge", "data": "spectrum(0.5:2,0.5:0)", "psi_d": 0.5,
+            "step": 0.5, "momentum": 0.3}
 
 
 def _stored(value):

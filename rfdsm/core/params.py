@@ -154,21 +154,24 @@ def _registered(what: str, module: str, cls: str, get: str, listed: str, example
 
 
 def _data(value):
-    """The data model: an instance, a registered name, a spectrum's text form
-    ``spectrum(w1:v1,...)`` or a TOML table ``{weights = [...], values = [...]}``."""
+    """The data model: an instance, a registered name, a text form (``spectrum(w1:v1,...)``,
+    ``shifted(r)``: :data:`rfdsm.data.TEXT_FORMS`) or a TOML table
+    ``{weights = [...], values = [...]}`` (a spectrum)."""
     from .. import data
 
     if isinstance(value, data.DataModel):
         return value
-    if isinstance(value, dict) or (isinstance(value, str)
-                                   and value.strip().startswith(data.Spectrum.PREFIX)):
+    if isinstance(value, dict):
         return data.parse_spectrum(value)  # its ValueError names data
+    if isinstance(value, str) and data._text_form(value) is not None:
+        return data.get_data(value)  # the parser's ValueError names data
     names = data.registered_data()
     if isinstance(value, str) and value in names:
         return data.get_data(value)
     raise ValueError(f"data must be one of {sorted(names)}, a spectrum spectrum(w1:v1,w2:v2,...) "
-                     f"(weights w_k > 0 summing to 1, eigenvalues v_k >= 0), a table {{weights = "
-                     f"[...], values = [...]}} or an rfdsm.data.DataModel, got {value!r}")
+                     f"(weights w_k > 0 summing to 1, eigenvalues v_k >= 0), a shifted Gaussian "
+                     f"shifted(r) (r = |mu|^2/d >= 0), a table {{weights = [...], values = "
+                     f"[...]}} or an rfdsm.data.DataModel, got {value!r}")
 
 
 _PSI_D = "a number in (0, 1] (1: the data fill all d dimensions)"
@@ -239,6 +242,20 @@ def parse_tau(value) -> float:
                              "float; write inf for the trained-to-convergence estimator")
     return check_number("tau", value, _TAU, lambda x: x > 0)
 
+_STEP = "a finite number >= 0 (0: no finite step)"
+_MOMENTUM = "a number in [0, 1)"
+
+
+def parse_step(value) -> float:
+    """The step ``delta = eta / d^2`` of estimator ``gd``, in ``tau`` units."""
+    return check_number("step", value, _STEP, lambda x: math.isfinite(x) and x >= 0)
+
+
+def parse_momentum(value) -> float:
+    """The heavy-ball momentum ``beta`` of estimator ``gd``."""
+    return check_number("momentum", value, _MOMENTUM, lambda x: 0.0 <= x < 1.0)
+
+
 #: The parameters in the order of the ``Setting`` fields, of grid keys and of table columns.
 PARAMS: tuple[Param, ...] = (
     Param("psi_n", REQUIRED, _PSI_N[0], _PSI_N[1], "n/d > 0 (data points per dimension)",
@@ -267,7 +284,8 @@ PARAMS: tuple[Param, ...] = (
           "ridge, or a name given to rfdsm.estimators.register_estimator",
           "estimator", kind="object", sort=-1, fill=True),
     Param("data", "isotropic", "a registered data model name or a spectrum", _data,
-          "isotropic (x_0 ~ N(0, I)); spectrum(w1:v1,w2:v2,...): x_0 ~ N(0, Sigma), a fraction "
+          "isotropic (x_0 ~ N(0, I)); shifted(r): x_0 ~ N(mu, I), |mu|^2/d = r; "
+          "spectrum(w1:v1,w2:v2,...): x_0 ~ N(0, Sigma), a fraction "
           "w_k of the eigenvalues of Sigma equal to v_k; or a name given to "
           "rfdsm.data.register_data",
           "data model", kind="object", sort=-2, fill=True),
@@ -275,6 +293,12 @@ PARAMS: tuple[Param, ...] = (
           "D/d in (0, 1]: the data lie on a subspace of dimension D (the data model's spectrum "
           "there, 0 on its complement); 1: all of R^d", r"$\psi_d = D/d$", ranges=True,
           sort=-3, fill=True, symbol=r"\psi_d"),
+    Param("step", 0.0, _STEP, parse_step,
+          "step of estimator gd in tau units, delta = eta/d^2 (0: unused; gradient flow)",
+          r"step $\delta$", ranges=True, sort=-4, fill=True, symbol=r"\delta"),
+    Param("momentum", 0.0, _MOMENTUM, parse_momentum,
+          "heavy-ball momentum beta in [0, 1) of estimator gd", r"momentum $\beta$",
+          ranges=True, sort=-5, fill=True, symbol=r"\beta"),
 )
 
 _BY_NAME = {p.name: p for p in PARAMS}

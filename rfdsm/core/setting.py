@@ -64,6 +64,11 @@ class Setting:
         there, 0 on its complement (``docs/model.md``, "Structured data"); ``psi_d = 0.25``
         with isotropic data is ``x_0 ~ N(0, Pi)``, ``Pi`` the projection on ``d/4``
         coordinates.  ``setting.data_model`` is the law of ``x_0`` with ``psi_d`` applied.
+    step : float >= 0
+        Estimator ``gd``: the step ``delta = eta / d^2`` in ``tau`` units (``docs/model.md``,
+        "Optimizers"); ``tau / step`` steps.  Unused (0) by ``ridge``.
+    momentum : float in [0, 1)
+        Estimator ``gd``: heavy-ball momentum ``beta``.
     """
 
     psi_n: float
@@ -76,6 +81,8 @@ class Setting:
     estimator: str = "ridge"
     data: str = "isotropic"
     psi_d: float = 1.0
+    step: float = 0.0
+    momentum: float = 0.0
 
     def __post_init__(self):
         # every parameter through its row of the table (rfdsm/params.py), in table order

@@ -30,19 +30,38 @@ __all__ = ["DataModel", "GaussianLaw", "MixtureLaw", "SampledLaw", "Isotropic", 
 
 _REGISTRY = Registry("data model", "data", DataModel, builtins=lambda: (Isotropic(),))
 
+#: Data models named by a text form ``prefix(...)``, no registration needed: the prefix, the
+#: module (loaded on first use) and its parser.  A new parametrised law is one module and one
+#: row here.
+TEXT_FORMS = {
+    "spectrum(": (".spectrum", "parse_spectrum", "spectrum(w1:v1,w2:v2,...)"),
+    "shifted(": (".shifted", "parse_shifted", "shifted(r), r = |mu|^2/d"),
+}
+
+
+def _text_form(name):
+    if isinstance(name, str):
+        for prefix, (module, parser, _) in TEXT_FORMS.items():
+            if name.strip().startswith(prefix):
+                import importlib
+
+                return getattr(importlib.import_module(module, __name__), parser)
+    return None
+
 
 def register_data(model: DataModel, *, overwrite: bool = False) -> DataModel:
     """Add ``model`` under ``model.name`` (``Setting(data=model.name)`` then finds it)."""
-    if isinstance(getattr(model, "name", None), str) and model.name.startswith(Spectrum.PREFIX):
-        raise ValueError(f"data model names starting with {Spectrum.PREFIX!r} are the text "
-                         f"form of a spectrum, got {model.name!r}")
+    if _text_form(getattr(model, "name", None)) is not None:
+        raise ValueError(f"data model names starting with one of {', '.join(TEXT_FORMS)} are "
+                         f"text forms of built-in laws, got {model.name!r}")
     return _REGISTRY.register(model, overwrite)
 
 
 def get_data(name: str) -> DataModel:
-    """The registered data model ``name``, or the :class:`Spectrum` its text form names."""
-    if isinstance(name, str) and name.strip().startswith(Spectrum.PREFIX):
-        return parse_spectrum(name)
+    """The registered data model ``name``, or the model its text form names (:data:`TEXT_FORMS`)."""
+    parse = _text_form(name)
+    if parse is not None:
+        return parse(name)
     return _REGISTRY.get(name)
 
 

@@ -3,7 +3,8 @@
 Every estimator is a spectral filter ``g`` of the training Gram, ``B = -C g(S)``, and states
 it in a form the evaluators read (:mod:`rfdsm.estimators.base`: :class:`Resolvent`,
 :class:`GradientFlow`, :class:`StepRule`).  Built-in: ``ridge`` (:mod:`.ridge`; gradient flow
-at the setting's ``tau``, the minimiser at ``tau = inf``).  A new estimator is an
+at the setting's ``tau``, the minimiser at ``tau = inf``) and ``gd`` (:mod:`.gd`: gradient descent
+with a finite ``step`` and ``momentum``).  A new estimator is an
 :class:`Estimator` (or a subclass) plus one :func:`register_estimator`; identity is by
 content and a pickled estimator carries its functions by value.
 """
@@ -19,7 +20,13 @@ __all__ = ["Estimator", "SpectralForm", "Resolvent", "GradientFlow", "StepRule",
            "register_estimator", "get_estimator", "registered_estimators", "ridge_solve",
            "flow_filter", "flow_rate"]
 
-_REGISTRY = Registry("estimator", "estimator", Estimator, builtins=lambda: (Ridge(),))
+def _builtins():
+    from .gd import GradientDescent
+
+    return (Ridge(), GradientDescent())
+
+
+_REGISTRY = Registry("estimator", "estimator", Estimator, builtins=_builtins)
 
 
 def register_estimator(est: Estimator, *, overwrite: bool = False) -> Estimator:

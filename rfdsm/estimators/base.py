@@ -146,20 +146,33 @@ class StepRule(SpectralForm):
     def filter(self, evals):
         xp = _namespace(evals)
         x = xp.maximum(evals, 0.0) + self.lam
+        cd = self.c_delta
         if self.beta == 0.0:
-            q = 1.0 - self.c_delta * x
-            small = xp.abs(self.c_delta * x) < 1e-8
+            q = 1.0 - cd * x
+            small = xp.abs(cd * x) < 1e-8
             safe = xp.where(small, 1.0, x)
             # -expm1(k log1p(-c delta x)) / x keeps the digits of a small step
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                exact = -xp.expm1(self.steps * xp.log1p(-self.c_delta * safe)) / safe
+                exact = -xp.expm1(self.steps * xp.log1p(-cd * safe)) / safe
                 power = (1.0 - q ** self.steps) / safe
             exact = xp.where(q > 0, exact, power)
-            return xp.where(small, self.c_delta * self.steps, exact)
-        prev, cur = xp.zeros_like(x), xp.zeros_like(x)
-        for _ in range(self.steps):
-            prev, cur = cur, cur - self.c_delta * (x * cur - 1.0) + self.beta * (cur - prev)
-        return cur
+            return xp.where(small, cd * self.steps, exact)
+        # heavy ball: (b_{j+1}, b_j, 1) = M (b_j, b_{j-1}, 1), M = [[1 + beta - c delta x,
+        # -beta, c delta], [1, 0, 0], [0, 0, 1]], from b_0 = b_{-1} = 0: g = (M^k)[0, 2], M^k by
+        # repeated squaring (O(log k) 3 x 3 products per mode, no division at x = 0)
+        one, zero = xp.ones_like(x), xp.zeros_like(x)
+        M = xp.stack([xp.stack([1.0 + self.beta - cd * x, -self.beta * one, cd * one], -1),
+                      xp.stack([one, zero, zero], -1),
+                      xp.stack([zero, zero, one], -1)], -2)
+        P = xp.broadcast_to(xp.eye(3), M.shape).copy()
+        k = int(self.steps)
+        with np.errstate(invalid="ignore", over="ignore"):
+            while k:
+                if k & 1:
+                    P = P @ M
+                M = M @ M
+                k >>= 1
+        return P[..., 0, 2]
 
     def stable(self, s_max: float) -> bool:
         """Whether every mode up to ``s_max`` stays bounded: ``c delta (s + lam) < 2(1 + beta)``."""
@@ -219,9 +232,14 @@ class Estimator(ByContent):
             raise NotImplementedError(f"estimator {self.name!r} defines no filter")
         return form.filter(evals)
 
+    def check(self, evals, setting) -> None:
+        """Refuse (ValueError) a spectrum on which this estimator has no finite answer, e.g. a
+        gradient step that diverges; called with the Gram's eigenvalues before the filter."""
+
     def solve(self, S, C, setting, ops):
         """``K = g(S) C^T`` (p x d) through the eigendecomposition ``S = Q diag(s) Q^T``."""
         evals, evecs = ops.xp.linalg.eigh(S)
+        self.check(evals, setting)
         g = self.filter(evals, setting)
         return evecs @ (g[:, None] * (evecs.T @ C.T))
 

@@ -348,6 +348,7 @@ def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
     dt = _float_dtype(dtype)
     from . import population  # imports this module
 
+    setting.estimator_object.spectral_form(setting)  # refuses bad parameters before any work
     t0 = time.perf_counter()
     dr, W, corr, mom = training_moments(setting, d, seed, block_bytes, chunk, dt, ops)
     ops.sync()

@@ -72,6 +72,7 @@ def curve_seed(setting, d: int, seed: int, taus, block_bytes: int, chunk, dtype,
     for tau in taus:
         ti = time.perf_counter()
         s_tau = setting.replace(tau=tau)
+        setting.estimator_object.check(evals, s_tau)
         g = setting.estimator_object.filter(evals.copy(), s_tau)
         K = Q @ (g[:, None] * Ct) if need_K else None
         fitted = _FlowFit(s_tau, int(d), int(seed), W, K, mom, pop, dr, _fit.HOST,
