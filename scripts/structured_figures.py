@@ -7,7 +7,7 @@ Theory (``d -> inf``) on fine grids and the simulation at dimension ``d`` on a f
 data on a subspace of ``psi_d d`` dimensions, ``psi_d`` in {0.1, 0.25, 0.5, 1}; tanh,
 ``t = 0.1``, ``lam = 0.001``, ``m = 1`` and ``m = inf``.  Tables go to
 ``data/structured_{curves,scaling,boundary}.parquet`` (with the par/perp split of
-:mod:`rfdsm.subspace` as columns), figures to ``docs/figures/structured_*.png``;
+:mod:`rfdsm.metrics.split` as columns), figures to ``docs/figures/structured_*.png``;
 ``--plot-only`` redraws from the tables.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 import rfdsm
-import rfdsm.subspace  # the par/perp metrics, for the simulations
+import rfdsm.metrics.split  # the par/perp metrics, for the simulations
 from rfdsm import Setting, plots
 from rfdsm.sweep.store import to_frame
 from rfdsm.theory import theory_curve
@@ -39,7 +39,7 @@ def _theory_rows(settings):
 def _sim_rows(settings, d, seeds):
     out = []
     for s in settings:
-        r = rfdsm.simulate(s, d, seed=0, n_seeds=seeds, metrics=rfdsm.subspace.SPLIT_METRICS)
+        r = rfdsm.simulate(s, d, seed=0, n_seeds=seeds, metrics=rfdsm.metrics.split.SPLIT_METRICS)
         out += r.rows()
     return out
 

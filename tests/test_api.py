@@ -41,3 +41,32 @@ def test_evaluator_modules_are_callable_whatever_is_accessed_first(first):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_old_module_paths_still_import_and_unpickle():
+    """The layout moved modules; their old paths import (with a DeprecationWarning where they
+    are not public API) and settings pickled under the old paths (sweep journals) load."""
+    import pickle
+    import subprocess
+    import sys
+
+    code = ("import pickle, sys, warnings\n"
+            "warnings.simplefilter('error', DeprecationWarning)\n"
+            "import rfdsm\n"
+            "from rfdsm.core.setting import Setting\n"
+            "blob = pickle.dumps(Setting(psi_n=1, psi_p=2), protocol=2)\n"
+            "old = blob.replace(b'rfdsm.core.setting', b'rfdsm.setting')\n"
+            "assert old != blob\n"
+            "warnings.simplefilter('ignore', DeprecationWarning)\n"
+            "assert pickle.loads(old) == Setting(psi_n=1, psi_p=2)\n"
+            "import rfdsm.timescales, rfdsm.diagnostics  # public: no warning\n"
+            "warnings.simplefilter('error', DeprecationWarning)\n"
+            "import rfdsm.early_stopping, rfdsm.optimal, rfdsm.validate\n"
+            "try:\n"
+            "    import rfdsm.covariance\n"
+            "except DeprecationWarning as w:\n"
+            "    assert 'rfdsm.data.spectrum' in str(w)\n"
+            "else:\n"
+            "    raise SystemExit('no warning for rfdsm.covariance')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]

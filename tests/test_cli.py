@@ -144,7 +144,7 @@ def test_repeated_metrics_flags_add_up(capsys):
 
 
 def test_toml_metrics_accept_diagnostics_as_the_cli_does():
-    from rfdsm.diagnostics import DIAGNOSTICS
+    from rfdsm.analysis.bias_variance import DIAGNOSTICS
     from rfdsm.sweep.config import ConfigError, load_config
 
     base = {"sweep": {"name": "x", "evaluators": ["theory", "simulate"]},

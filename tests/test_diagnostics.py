@@ -9,13 +9,13 @@ import pytest
 
 import rfdsm
 from rfdsm import Setting
-from rfdsm.diagnostics import DIAGNOSTICS, bias_variance
-from rfdsm.optimal import optimal_lambda
+from rfdsm.analysis.bias_variance import DIAGNOSTICS, bias_variance
+from rfdsm.analysis.optimal import optimal_lambda
 from rfdsm.simulate import diagnostics as SD
 from rfdsm.simulate import fit_score
 from rfdsm.theory import plateau, theory
 from rfdsm.theory.diagnostics import limits
-from rfdsm.validate import summarize, validation_table
+from rfdsm.analysis.validate import summarize, validation_table
 
 INF = math.inf
 
@@ -219,7 +219,7 @@ def test_sweep_computes_requested_metrics(tmp_path):
 
 
 def test_bias_needs_the_isotropic_target():
-    from rfdsm import params
+    from rfdsm.core import params
 
     if "psi_d" not in params.names():
         pytest.skip("no structured data model in this version")

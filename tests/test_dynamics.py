@@ -1,5 +1,5 @@
-"""Training dynamics: the time-scales tau_gen, tau_mem (rfdsm.timescales), early stopping
-(rfdsm.early_stopping), their figures (rfdsm.plots.dynamics) and the Bonnaire et al. preset."""
+"""Training dynamics: the time-scales tau_gen, tau_mem (rfdsm.analysis.timescales), early stopping
+(rfdsm.analysis.early_stopping), their figures (rfdsm.plots.dynamics) and the Bonnaire et al. preset."""
 
 import math
 import tomllib
@@ -11,12 +11,12 @@ import pytest
 
 import rfdsm
 from rfdsm import Setting
-from rfdsm.early_stopping import (early_stopping, early_stopping_table, optimal_ridge,
+from rfdsm.analysis.early_stopping import (early_stopping, early_stopping_table, optimal_ridge,
                                   optimal_stopping, stopping_point)
 from rfdsm.simulate import simulate_tau_curve
 from rfdsm.sweep.config import ConfigError, load_config
 from rfdsm.theory.common import ge_constants
-from rfdsm.timescales import (curve_timescales, simulated_spectral_timescales,
+from rfdsm.analysis.timescales import (curve_timescales, simulated_spectral_timescales,
                               spectral_timescales, timescale_table, timescales)
 
 INF = math.inf
@@ -189,7 +189,7 @@ def test_theory_tau_star_is_a_minimum_of_the_theory():
 
 
 def test_optimal_ridge_is_the_theory_minimum_at_tau_inf():
-    # rfdsm.optimal.optimal_lambda at tau = inf: a finite tau of the setting is ignored
+    # rfdsm.analysis.optimal.optimal_lambda at tau = inf: a finite tau of the setting is ignored
     s = Setting(psi_n=2, psi_p=16, m=INF, t=0.1, tau=5.0)
     opt = optimal_ridge(s)
     assert opt.status == "ok" and opt.setting.tau == INF

@@ -44,10 +44,10 @@ def test_cli_theory_loads_no_heavy_module():
 
 
 def test_kernels_set_the_wait_policy_before_their_first_launch():
-    got = _child("import rfdsm._kernels\n" + REPORT)
+    got = _child("import rfdsm.activations.kernels\n" + REPORT)
     assert got["omp"] == "PASSIVE" and "numba" in got["heavy"]
     env = dict(os.environ, OMP_WAIT_POLICY="ACTIVE")  # a value set by the user wins
-    out = subprocess.run([sys.executable, "-c", "import os, rfdsm._kernels; "
+    out = subprocess.run([sys.executable, "-c", "import os, rfdsm.activations.kernels; "
                           "print(os.environ['OMP_WAIT_POLICY'])"], capture_output=True, text=True,
                          env=env, timeout=120, check=True)
     assert out.stdout.strip() == "ACTIVE"

@@ -12,7 +12,7 @@ import pytest
 import rfdsm
 from rfdsm import Setting, simulate
 from rfdsm.activations import QuadratureError
-from rfdsm.result import Result
+from rfdsm.core.result import Result
 from rfdsm.sweep import config as sweep_config
 from _cli import run
 

@@ -5,7 +5,8 @@ import dataclasses
 
 import pytest
 
-from rfdsm import Setting, params
+from rfdsm import Setting
+from rfdsm.core import params
 from rfdsm.cli import build_parser, setting_from_args
 from rfdsm.sweep.config import load_config
 from rfdsm.sweep.store import COLUMNS, to_frame

@@ -1,6 +1,6 @@
 """Structured data x_0 ~ N(0, Sigma): data models, simulator, theory (docs/theory.md, Sec. 12).
 
-Theory vs simulation uses the d -> inf extrapolation of rfdsm.validate (three sizes, weighted
+Theory vs simulation uses the d -> inf extrapolation of rfdsm.analysis.validate (three sizes, weighted
 1/d fit, Bonferroni level), as tests/test_validate.py does for isotropic data.
 """
 
@@ -13,7 +13,7 @@ import rfdsm
 import rfdsm.metrics.split  # the par/perp metrics
 from rfdsm.data import DataModel, GaussianLaw
 from rfdsm import Setting
-from rfdsm import validate as V
+from rfdsm.analysis import validate as V
 from rfdsm.data import Spectrum, get_data, parse_spectrum, subspace
 from rfdsm.simulate import fit as fitmod
 from rfdsm.theory.structured import solve_data
@@ -71,7 +71,7 @@ def test_psi_d_needs_a_spectrum_and_cli_refuses_bad_values(capsys):
     assert main(["theory", "--psi-n", "1", "--psi-p", "2", "--psi-d", "2"]) == 2
     err = capsys.readouterr().err
     assert "psi_d must be a number in (0, 1]" in err and len(err.strip().splitlines()) == 1
-    with pytest.raises(ValueError, match="text form of a spectrum"):
+    with pytest.raises(ValueError, match="text forms of built-in laws"):
         class Bad(Isotropic):
             name = "spectrum(1:1)"
         register_data(Bad())

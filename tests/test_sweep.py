@@ -22,7 +22,7 @@ import pytest
 
 import rfdsm
 from rfdsm.cli import main
-from rfdsm.result import Result
+from rfdsm.core.result import Result
 from rfdsm.sweep import ConfigError, SweepError, load_results, run_sweep
 from rfdsm.sweep.config import load_config
 from rfdsm.sweep.store import COLUMNS, JOURNAL, StoreError, SweepDir

@@ -16,7 +16,7 @@ import rfdsm
 from rfdsm import Setting
 from rfdsm.theory import solver_for, theory, theory_curve
 from rfdsm.theory.common import ge_constants
-from rfdsm.validate import summarize, validation_table
+from rfdsm.analysis.validate import summarize, validation_table
 
 INF = math.inf
 MS = (1, INF)

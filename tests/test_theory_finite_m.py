@@ -16,7 +16,7 @@ from rfdsm import Setting
 from rfdsm.theory import theory, theory_curve
 from rfdsm.theory.common import ge_constants
 from rfdsm.theory.finite_m import solve_finite_m
-from rfdsm.validate import summarize, validation_table
+from rfdsm.analysis.validate import summarize, validation_table
 
 INF = math.inf
 

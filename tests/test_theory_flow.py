@@ -22,7 +22,7 @@ from rfdsm.theory.flow_poles import filter_error, ridges, talbot_half
 from rfdsm.theory.flow_traces import finite_m_errors, minf_errors
 from rfdsm.theory.m1 import solve_m1
 from rfdsm.theory.minf import solve_minf
-from rfdsm.validate import summarize, validation_table
+from rfdsm.analysis.validate import summarize, validation_table
 
 INF = math.inf
 UNDER, OVER = (2.0, 0.5), (1.0, 3.0)  # (psi_n, psi_p): p < n and p > n
@@ -212,7 +212,7 @@ def test_a_time_beyond_double_precision_is_the_minimiser_or_not_converged():
 def test_diagnostics_at_finite_tau_are_the_limit_of_the_simulation():
     # beta, bias2, variance from the flow's first-order trace (docs/theory.md Sec. 10-11);
     # test_emp = train at m = inf; finite-m test_emp has no finite-tau limit yet (refused)
-    from rfdsm.diagnostics import DIAGNOSTICS
+    from rfdsm.analysis.bias_variance import DIAGNOSTICS
 
     settings = [Setting(2, 4, m=4, t=0.1, lam=1e-3, tau=10.0),
                 Setting(0.5, 4, m=INF, t=0.1, lam=0.0, tau=100.0)]

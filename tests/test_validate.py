@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from rfdsm import Setting
-from rfdsm import validate as V
+from rfdsm.analysis import validate as V
 from rfdsm.cli import main
 
 TINY = [Setting(2, 0.5, m=1, t=0.5, lam=0.05), Setting(2, 2, m=math.inf, t=0.5, lam=0.05)]
