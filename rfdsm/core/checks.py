@@ -3,6 +3,8 @@ each message, naming the key and the allowed range)."""
 
 from __future__ import annotations
 
+import operator
+
 __all__ = ["show", "check_int", "parse_dims", "count_values"]
 
 
@@ -12,14 +14,20 @@ def show(v) -> str:
     return text if len(text) <= 40 else f"{text[:12]}...{text[-6:]} ({len(text)} characters)"
 
 
-def check_int(value, where: str, low: int) -> int:
-    """``value`` if it is an integer ``>= low`` (not a bool), else a ValueError naming ``where``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{where} must be an integer >= {low}, got {type(value).__name__} "
-                         f"{show(value)}")
-    if value < low:
-        raise ValueError(f"{where} must be an integer >= {low}, got {show(value)}")
-    return value
+def check_int(value, where: str, low: int, high: int | None = None) -> int:
+    """``value`` as a Python ``int`` if it is an integer (Python or NumPy, not a bool) in
+    ``[low, high]``, else a ValueError naming ``where``: the one integer check of rfdsm."""
+    allowed = f">= {low}" if high is None else f"between {low} and {high}"
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        raise ValueError(f"{where} must be an integer {allowed}, got bool {show(value)}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{where} must be an integer {allowed}, got {type(value).__name__} "
+                         f"{show(value)}") from None
+    if v < low or (high is not None and v > high):
+        raise ValueError(f"{where} must be an integer {allowed}, got {show(v)}")
+    return int(v)
 
 
 def parse_dims(section: dict, where: str, what: str) -> list[int]:

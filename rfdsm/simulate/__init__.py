@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from ..activations import _BUILTINS, QuadratureError
+from ..core.checks import check_int
 from ..core.result import ERRORS, Result
 from ..core.setting import Setting
 from .threads import SMALL_P, THREADS  # noqa: F401  (SMALL_P: the old name, kept)
@@ -48,9 +49,7 @@ def _blas_threads_for(p: int):
 
 
 def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return check_int(value, name, low)
 
 
 def _check_backend(backend):
