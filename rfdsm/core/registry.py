@@ -54,6 +54,12 @@ class Registry:
         self._extra[obj.name] = obj
         return obj
 
+    def unregister(self, name) -> None:
+        """Remove a registered object (the built-ins stay)."""
+        if name in self._builtins:
+            raise ValueError(f"the built-in {self.kind} {name!r} cannot be removed")
+        self._extra.pop(name, None)
+
     def get(self, name):
         try:
             return self._items[name]

@@ -35,6 +35,7 @@ can read the registry; each ``run`` imports its machinery when it is called.
 
 from __future__ import annotations
 
+from ..core.registry import Registry
 from .base import (STYLES, Evaluator, as_setting, canonical, digest, group_curves,  # noqa: F401
                    setting_key)
 
@@ -45,26 +46,20 @@ __all__ = ["Evaluator", "register_evaluator", "unregister_evaluator", "get_evalu
 _RESERVED = ("sweep", "grid")
 
 
-def _load_builtins() -> dict:
+def _load_builtins() -> tuple:
     """The built-in evaluators, made on first use (the registry imports no plug-in at import
     time), in the order of a sweep's tasks."""
     from .sample import Sample
     from .simulate import Simulate
     from .theory import Theory
 
-    return {ev.name: ev for ev in (Theory(), Simulate(), Sample())}
+    out = (Theory(), Simulate(), Sample())
+    for ev in out:
+        ev.label = ev.label or ev.name
+    return out
 
 
-_BUILTINS = ("theory", "simulate", "sample")
-_LOADED: dict[str, Evaluator] = {}
-
-
-def _registry() -> dict:
-    if not _LOADED:
-        _LOADED.update(_load_builtins())
-        for ev in _LOADED.values():
-            ev.label = ev.label or ev.name
-    return _LOADED
+_REGISTRY = Registry("evaluator", "evaluator", Evaluator, builtins=_load_builtins)
 
 
 def __getattr__(name):
@@ -91,10 +86,6 @@ def register_evaluator(evaluator: Evaluator, *, overwrite: bool = False) -> Eval
     if not isinstance(name, str) or not name or ":" in name or name in _RESERVED:
         raise ValueError(f"evaluator name must be a non-empty string without ':' and other "
                          f"than {', '.join(_RESERVED)}, got {name!r}")
-    if name in _registry() and not overwrite:
-        raise ValueError(f"evaluator {name!r} is already registered (pass overwrite=True)")
-    if name in _BUILTINS and name in _registry():
-        raise ValueError(f"the built-in evaluator {name!r} cannot be replaced")
     if ev.style not in STYLES:
         raise ValueError(f"evaluator {name!r}: style must be one of {STYLES}, got {ev.style!r}")
     if not isinstance(ev.finite_size, bool):
@@ -106,31 +97,28 @@ def register_evaluator(evaluator: Evaluator, *, overwrite: bool = False) -> Eval
                          f"than 'grid', got {opts!r}")
     if not ev.label:
         ev.label = name
-    _registry()[name] = ev
-    return ev
+    return _REGISTRY.register(ev, overwrite)
 
 
 def unregister_evaluator(name: str) -> None:
     """Remove a registered evaluator (the built-ins stay)."""
-    if name in _BUILTINS:
-        raise ValueError(f"the built-in evaluator {name!r} cannot be removed")
-    _registry().pop(name, None)
+    _REGISTRY.unregister(name)
 
 
 def get_evaluator(name: str) -> Evaluator:
     try:
-        return _registry()[name]
+        return _REGISTRY._items[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown evaluator {name!r} (registered: "
-                         f"{', '.join(_registry())})") from None
+                         f"{', '.join(_REGISTRY.names())})") from None
 
 
 def registered_evaluators() -> tuple[str, ...]:
     """Names in registration order (the built-ins first): the order of a sweep's tasks."""
-    return tuple(_registry())
+    return _REGISTRY.names()
 
 
 def evaluator_names(**where) -> tuple[str, ...]:
     """Registered names whose attributes equal ``where``, e.g. ``finite_size=False``."""
-    return tuple(n for n, ev in _registry().items()
+    return tuple(n for n, ev in _REGISTRY._items.items()
                  if all(getattr(ev, k) == v for k, v in where.items()))

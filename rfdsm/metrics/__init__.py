@@ -33,6 +33,8 @@ import pickle
 from dataclasses import dataclass
 from typing import Callable
 
+from ..core.registry import Registry
+
 __all__ = ["Metric", "register_metric", "unregister_metric", "get_metric", "registered_metrics",
            "simulation_metrics", "theory_metrics", "implement", "TRAIN_ROUNDOFF"]
 
@@ -120,24 +122,21 @@ _BUILTINS: dict[str, Metric] = {
     "test": Metric("test", _test, description="population denoising loss"),
     "score": Metric("score", _score, description="population score error"),
 }
-_REGISTRY: dict[str, Metric] = dict(_BUILTINS)
-_DECLARED: dict[str, Metric] = {}
+
+
+def _load_builtins() -> tuple:
+    """train, test, score, then the declared diagnostics and subspace split (their modules
+    loaded on the registry's first use)."""
+    from . import diagnostics, split
+
+    return (*_BUILTINS.values(), *diagnostics.METRICS, *split.METRICS)
+
+
+_REGISTRY = Registry("metric", "metrics", Metric, builtins=_load_builtins)
 
 
 def _declared() -> dict:
-    """The built-in declared metrics (diagnostics, the subspace split), loaded once."""
-    if not _DECLARED:
-        from . import diagnostics, split
-
-        for metric in (*diagnostics.METRICS, *split.METRICS):
-            _DECLARED[metric.name] = metric
-            _REGISTRY.setdefault(metric.name, metric)
-    return _DECLARED
-
-
-def _registry() -> dict:
-    _declared()
-    return _REGISTRY
+    return _REGISTRY._builtins
 
 
 def register_metric(name: str, simulate: Callable | None = None, theory: Callable | None = None,
@@ -151,13 +150,11 @@ def register_metric(name: str, simulate: Callable | None = None, theory: Callabl
 
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"metric name must be an identifier, got {name!r}")
-    if name in _BUILTINS:
+    if name in _REGISTRY._builtins:
         raise ValueError(f"the built-in metric {name!r} cannot be replaced")
     if name in _RESERVED or name in params.names() or name.endswith("_se"):
         raise ValueError(f"metric name {name!r} is a column of the result table already "
                          "(or ends in _se, kept for standard errors)")
-    if name in _registry() and not overwrite:
-        raise ValueError(f"metric {name!r} is already registered (pass overwrite=True)")
     for what, fn in (("simulate", simulate), ("theory", theory)):
         if fn is not None and not callable(fn):
             raise ValueError(f"metric {name!r}: {what} must be callable")
@@ -165,28 +162,25 @@ def register_metric(name: str, simulate: Callable | None = None, theory: Callabl
         raise ValueError(f"metric {name!r} needs a simulate or a theory function")
     if not isinstance(default, bool):
         raise ValueError(f"metric {name!r}: default must be True or False, got {default!r}")
-    metric = Metric(name, simulate, theory, description, default)
-    _registry()[name] = metric
-    return metric
+    return _REGISTRY.register(Metric(name, simulate, theory, description, default), overwrite)
 
 
 def unregister_metric(name: str) -> None:
     """Remove a registered metric (the built-ins stay)."""
-    if name in _BUILTINS:
-        raise ValueError(f"the built-in metric {name!r} cannot be removed")
-    _registry().pop(name, None)
+    _REGISTRY.unregister(name)
 
 
 def get_metric(name: str) -> Metric:
     try:
-        return _registry()[name]
+        return _REGISTRY._items[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown metric {name!r} (registered: {', '.join(_registry())})") from None
+        raise ValueError(f"unknown metric {name!r} (registered: "
+                         f"{', '.join(_REGISTRY.names())})") from None
 
 
 def registered_metrics() -> tuple[str, ...]:
     """Names in registration order, the built-ins (``train, test, score``) first."""
-    return tuple(_registry())
+    return _REGISTRY.names()
 
 
 def simulation_metrics(metrics=None) -> tuple[Metric, ...]:
@@ -194,7 +188,7 @@ def simulation_metrics(metrics=None) -> tuple[Metric, ...]:
     :class:`Metric` objects; default: every registered metric with a ``simulate`` and
     ``default=True``)."""
     if metrics is None:
-        return tuple(m for m in _registry().values() if m.has("simulate") and m.default)
+        return tuple(m for m in _REGISTRY._items.values() if m.has("simulate") and m.default)
     out = dict(_BUILTINS)
     for m in metrics:
         m = m if isinstance(m, Metric) else get_metric(m)
@@ -209,7 +203,7 @@ def theory_metrics(metrics=None) -> tuple[Metric, ...]:
     :class:`Metric` objects; ``"all"``: every registered one with a ``theory``; default: those
     with a ``theory`` and ``default=True``, as a simulation that names none)."""
     if metrics is None or metrics == "all":
-        return tuple(m for m in _registry().values()
+        return tuple(m for m in _REGISTRY._items.values()
                      if m.has("theory") and (m.default or metrics == "all"))
     out = []
     for m in metrics:
