@@ -9,7 +9,7 @@ import numpy as np
 
 from .base import Estimator, GradientFlow, Resolvent, flow_rate
 
-__all__ = ["Ridge", "ridge_solve"]
+__all__ = ["Ridge", "ridge_solve", "cholesky_solve"]
 
 
 def _ridge_form(setting):
@@ -19,20 +19,22 @@ def _ridge_form(setting):
     return GradientFlow(setting.lam, flow_rate(setting) * tau)
 
 
+def cholesky_solve(A, B):
+    """``A^{-1} B`` for a positive definite ``A`` (overwritten), or None if it is not."""
+    from scipy import linalg
+
+    try:
+        return linalg.cho_solve(linalg.cho_factor(A, lower=False, overwrite_a=True), B)
+    except linalg.LinAlgError:
+        return None
+
+
 class _Host:
     """NumPy / SciPy for :func:`ridge_solve` called without a backend (the simulator passes
-    its own ``ops``)."""
+    its own ``ops``, whose host version uses the same :func:`cholesky_solve`)."""
 
     xp = np
-
-    @staticmethod
-    def cholesky_solve(A, B):
-        from scipy import linalg
-
-        try:
-            return linalg.cho_solve(linalg.cho_factor(A, lower=False, overwrite_a=True), B)
-        except linalg.LinAlgError:
-            return None
+    cholesky_solve = staticmethod(cholesky_solve)
 
 
 def ridge_solve(S, C, lam: float, ops=None):

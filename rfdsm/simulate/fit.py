@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg
 
 from ..data import get_data
 from ..estimators import ridge_solve  # noqa: F401  (re-exported: its old home)
+from ..estimators.ridge import cholesky_solve
 from ..metrics import TRAIN_ROUNDOFF  # noqa: F401  (re-exported: its old home)
 from . import mehler
 from .montecarlo import mc_errors
@@ -114,13 +114,7 @@ class HostOps:
     def accumulate(U, rho, beta, weight):
         mehler.accumulate(U, rho, beta, weight)
 
-    @staticmethod
-    def cholesky_solve(A, B):
-        """``A^{-1} B`` for a positive definite ``A`` (overwritten), or None if it is not."""
-        try:
-            return linalg.cho_solve(linalg.cho_factor(A, lower=False, overwrite_a=True), B)
-        except linalg.LinAlgError:
-            return None
+    cholesky_solve = staticmethod(cholesky_solve)
 
     @staticmethod
     def correlations(W):
