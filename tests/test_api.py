@@ -70,3 +70,26 @@ def test_old_module_paths_still_import_and_unpickle():
             "    raise SystemExit('no warning for rfdsm.covariance')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("code", [
+    "import rfdsm.evaluators.sample",
+    "import rfdsm.sample.evaluator",
+    "import rfdsm.sample, rfdsm.evaluators; rfdsm.evaluators.get_evaluator('sample')",
+    # what a Dask or spawned worker does with a task of the sample evaluator: unpickle it first
+    "import pickle, sys; task = pickle.loads(sys.stdin.buffer.read()); "
+    "assert task['evaluator'].name == 'sample'",
+])
+def test_the_sample_evaluator_imports_in_a_fresh_interpreter(code):
+    import pickle
+    import subprocess
+    import sys
+
+    from rfdsm import Setting
+    from rfdsm.evaluators import get_evaluator
+
+    ev = get_evaluator("sample")
+    task = ev.tasks([Setting(psi_n=1, psi_p=2, m=math.inf)], ev.parse({"d": 8}), "psi_p")[0]
+    out = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", code],
+                         input=pickle.dumps(task), capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
