@@ -135,33 +135,6 @@ class EmpiricalScores(GridScore):
         return out
 
 
-def _moments(st, dr, corr, block_bytes, chunk):
-    """Training moments of ``st`` for the draw ``dr`` (the same ``W``, points and noise
-    streams at every time: finite ``m`` redraws the noise from ``dr.noise_seed``)."""
-    from ..simulate import fit as _fit
-
-    a, h = st.a, st.h
-    if st.m == math.inf:
-        return _fit.noise_averaged_moments(st.sigma, dr, a, h, block_bytes, corr)
-    return _fit.finite_m_moments(st.sigma, dr, int(st.m), a, h, block_bytes, chunk)
-
-
-def _population(st, W, corr, cache):
-    """The population moments at ``st.t``.  Isotropic data: ``y ~ N(0, I)`` at every time, so
-    ``U_pop`` does not depend on ``t`` and ``V_pop`` is ``sqrt(h)`` times its value at
-    ``h = 1`` (``rfdsm.simulate.fit.population_moments``): formed once, scaled per time."""
-    from ..simulate.fit import Moments
-    from ..simulate.population import law_of, population_moments
-
-    model = st.data_model
-    if not getattr(law_of(model), "is_isotropic", False):
-        return population_moments(model, st.sigma, W, st.h, corr)
-    if "pop" not in cache:
-        cache["pop"] = population_moments(model, st.sigma, W, 1.0, corr)
-    pop = cache["pop"]
-    return Moments(pop.S, math.sqrt(st.h) * pop.C, pop.noise_sq, pop.info)
-
-
 def fit_rf_scores(setting, d: int, seed: int, times, *, block_bytes=None, chunk=None) -> RFScores:
     """One RF score per time of ``times`` (increasing), for ``setting`` with its ``t``
     replaced by each time (its ``m``, ``lam``, ``tau``, activation, estimator, data model
@@ -178,33 +151,17 @@ def fit_rf_scores(setting, d: int, seed: int, times, *, block_bytes=None, chunk=
     bb = block_bytes or _fit.DEFAULT_BLOCK_BYTES
     score_m, test_m = get_metric("score"), get_metric("test")
     t0 = time.perf_counter()
-    timing = {"time_draw": 0.0, "time_moments": 0.0, "time_solve": 0.0, "time_population": 0.0}
-    Ks, errs, tests, cache = [], [], [], {}
+    timing = {"time_moments": 0.0, "time_solve": 0.0, "time_population": 0.0}
+    Ks, errs, tests, shared = [], [], [], _fit.Shared()
     with THREADS.blas("fit", p):
-        dr = _fit.draw(n, p, d, seed, setting.data_model)
-        corr = _fit.HOST.correlations(dr.W)
-        timing["time_draw"] = time.perf_counter() - t0
-        solve_op = "solve" if setting.m != math.inf else "solve after series"
         for t in times:
-            st = setting.replace(t=float(t))
-            t1 = time.perf_counter()
-            mom = _moments(st, dr, corr, bb, chunk)
-            t2 = time.perf_counter()
-            with THREADS.blas(solve_op, p):
-                K = st.estimator_object.solve(mom.S, mom.C, st, _fit.HOST)
-            t3 = time.perf_counter()
-            with THREADS.blas("population", p):
-                pop = _population(st, dr.W, corr, cache)
-                q = _fit.quadratic(K, pop)
-            fitted = _fit.FittedScore(st, int(d), int(seed), dr.W, K, mom, pop, dr,
-                                      _fit.HOST, q, dict(mom.info))
+            fitted = _fit.fit(setting.replace(t=float(t)), d, seed, bb, chunk, shared=shared)
             errs.append(float(score_m.simulate(fitted)))
             tests.append(float(test_m.simulate(fitted)))
-            Ks.append(K)
-            t4 = time.perf_counter()
-            timing["time_moments"] += t2 - t1
-            timing["time_solve"] += t3 - t2
-            timing["time_population"] += t4 - t3
+            Ks.append(fitted.K)
+            for key in timing:
+                timing[key] += fitted.info[key]
+    dr = shared.draw
     info = {**timing, "time_fits": time.perf_counter() - t0, "n": n, "p": p}
     hs = [_a_h(float(t))[1] for t in times]
     return RFScores(times, setting.sigma, dr.W, Ks, hs, errs, tests, info, dr.X)

@@ -318,13 +318,31 @@ class FittedScore:
         return -(F @ K) / math.sqrt(self.h)
 
 
-def training_moments(setting, d: int, seed: int, block_bytes: int, chunk, dt, ops=HOST):
-    """``(draw, W on the device, correlations of W, training Moments)`` of ``seed``."""
+@dataclass
+class Shared:
+    """What the fits of one seed at several settings of the same sizes share (the sampler's
+    fits at the times of its grid): the draw of ``W`` and the data, the correlations of ``W``,
+    and the population moments' cache of :func:`rfdsm.simulate.population.population_moments`."""
+
+    draw: Draw | None = None
+    corr: tuple | None = None
+    population: dict = field(default_factory=dict)
+
+
+def training_moments(setting, d: int, seed: int, block_bytes: int, chunk, dt, ops=HOST,
+                     shared: Shared | None = None):
+    """``(draw, W on the device, correlations of W, training Moments)`` of ``seed`` (the draw
+    and correlations of ``shared`` when it holds them, else made and kept there)."""
     n, p = setting.sizes(d)
     act, a, h = setting.sigma, setting.a, setting.h
-    dr = draw(n, p, d, seed, setting.data_model)
-    W = ops.to_device(dr.W)
-    corr = ops.correlations(W)
+    if shared is not None and shared.draw is not None:
+        dr, W, corr = shared.draw, ops.to_device(shared.draw.W), shared.corr
+    else:
+        dr = draw(n, p, d, seed, setting.data_model)
+        W = ops.to_device(dr.W)
+        corr = ops.correlations(W)
+        if shared is not None:
+            shared.draw, shared.corr = dr, corr
     if setting.m == math.inf:
         mom = noise_averaged_moments(act, dr, a, h, block_bytes, corr, dt, ops, W)
     else:
@@ -333,10 +351,12 @@ def training_moments(setting, d: int, seed: int, block_bytes: int, chunk, dt, op
 
 
 def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
-        chunk: int | None = None, dtype=np.float64, ops=HOST) -> FittedScore:
+        chunk: int | None = None, dtype=np.float64, ops=HOST,
+        shared: Shared | None = None) -> FittedScore:
     """Draw ``W`` and the data of ``seed``, form the training moments, fit ``B`` with the
-    setting's estimator and the population moments of its data model.  The draws are the
-    host's NumPy streams whatever the backend."""
+    setting's estimator and the population moments of its data model: the one fit pipeline
+    (the sampler's fits at several times pass one :class:`Shared`).  The draws are the host's
+    NumPy streams whatever the backend."""
     p = setting.sizes(d)[1]
     act, h = setting.sigma, setting.h
     dt = _float_dtype(dtype)
@@ -344,7 +364,7 @@ def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
 
     setting.estimator_object.spectral_form(setting)  # refuses bad parameters before any work
     t0 = time.perf_counter()
-    dr, W, corr, mom = training_moments(setting, d, seed, block_bytes, chunk, dt, ops)
+    dr, W, corr, mom = training_moments(setting, d, seed, block_bytes, chunk, dt, ops, shared)
     ops.sync()
     t1 = time.perf_counter()
     with _blas(ops, "solve" if setting.m != math.inf else "solve after series", p):
@@ -352,7 +372,8 @@ def fit(setting, d: int, seed: int, block_bytes: int = DEFAULT_BLOCK_BYTES,
     ops.sync()
     t2 = time.perf_counter()
     with _blas(ops, "population", p):
-        pop = population.population_moments(setting.data_model, act, W, h, corr, ops)
+        pop = population.population_moments(setting.data_model, act, W, h, corr, ops,
+                                            None if shared is None else shared.population)
         q_pop = quadratic(K, pop, ops)
     t3 = time.perf_counter()
     info = {**mom.info, **pop.info, "time_moments": t1 - t0, "time_solve": t2 - t1,

@@ -48,10 +48,20 @@ def _gaussian(law: GaussianLaw, act, W, h, corr, ops):
     return _fit.population_moments(act, W, h, ops.correlations(Wg), ops, means=means)
 
 
-def population_moments(model, act, W, h: float, corr=None, ops=_fit.HOST) -> "_fit.Moments":
+def population_moments(model, act, W, h: float, corr=None, ops=_fit.HOST,
+                       cache: dict | None = None) -> "_fit.Moments":
     """``(U_pop, V_pop)`` of the law of ``model`` (a :class:`~rfdsm.data.DataModel` or a law)
-    for features ``W`` at noise level ``h``; ``corr``: :func:`mehler.correlations` of ``W``."""
+    for features ``W`` at noise level ``h``; ``corr``: :func:`mehler.correlations` of ``W``.
+
+    ``cache`` (a dict kept across calls with the same ``W``, e.g. the sampler's times): for
+    ``N(0, I)``, ``y ~ N(0, I)`` at every time, so ``U_pop`` does not depend on ``h`` and
+    ``V_pop`` is ``sqrt(h)`` times its value at ``h = 1``: formed once, scaled per call."""
     law = law_of(model)
+    if cache is not None and isinstance(law, GaussianLaw) and law.is_isotropic:
+        if "h=1" not in cache:
+            cache["h=1"] = _gaussian(law, act, W, 1.0, corr, ops)
+        pop = cache["h=1"]
+        return _fit.Moments(pop.S, math.sqrt(h) * pop.C, pop.noise_sq, pop.info)
     if isinstance(law, GaussianLaw):
         return _gaussian(law, act, W, h, corr, ops)
     if isinstance(law, MixtureLaw):
