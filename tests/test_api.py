@@ -93,3 +93,24 @@ def test_the_sample_evaluator_imports_in_a_fresh_interpreter(code):
     out = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", code],
                          input=pickle.dumps(task), capture_output=True, timeout=120)
     assert out.returncode == 0, out.stderr.decode()[-2000:]
+
+
+def test_every_result_type_speaks_one_status_vocabulary():
+    """Result, the optimal ridge, the stopping point and the time-scales answer success, status
+    and message, with the status one of rfdsm.core.status.STATUSES."""
+    from rfdsm.analysis.early_stopping import stopping_point, StoppingPoint
+    from rfdsm.analysis.optimal import optimal_lambda
+    from rfdsm.analysis.timescales import spectral_timescales
+    from rfdsm.core.status import STATUSES
+
+    s = rfdsm.Setting(psi_n=1, psi_p=2)
+    res = rfdsm.theory(s)
+    edge = StoppingPoint(*stopping_point([1, 2, 3, 4], [4, 3, 2, 1])[:2],
+                         status=stopping_point([1, 2, 3, 4], [4, 3, 2, 1])[2])
+    opt = optimal_lambda(s.replace(m=math.inf))
+    scales = spectral_timescales(rfdsm.Setting(psi_n=4, psi_p=1, m=math.inf, t=0.01, lam=0.0))
+    for obj in (res, edge, opt, *scales.values()):
+        assert obj.status in STATUSES and isinstance(obj.success, bool)
+        assert isinstance(obj.message, str)
+    assert res.success and edge.status == "at_bound" and not edge.success
+    assert scales["tau_mem"].status == "undefined" and not scales["tau_mem"].success

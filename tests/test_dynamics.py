@@ -61,7 +61,7 @@ def test_curve_timescales_by_hand():
     assert flat["tau_mem"].status == "not_reached" and math.isnan(flat["tau_mem"].value)
     assert "no memorisation" in flat["tau_mem"].message
     early = curve_timescales(taus, train, np.array(train) + 0.05, score, h=0.02)
-    assert early["tau_mem"].status == "before_range"
+    assert early["tau_mem"].status == "at_bound"
     falling = curve_timescales(taus, train, test, [1.0, 0.5, 0.2, 0.1], h=0.02)
     assert falling["tau_gen"].status == "uncertain" and falling["tau_gen"].reached
     with pytest.raises(ValueError, match="gen_drop"):
@@ -139,13 +139,13 @@ def test_spectral_tau_mem_needs_the_memorisation_bulk(psi_n, why):
     s = Setting(psi_n=psi_n, psi_p=64, m=INF, t=0.01)
     sp = spectral_timescales(s)
     mem = sp["tau_mem"]
-    assert mem.status == "no_bulk" and math.isnan(mem.value) and not mem.reached
+    assert mem.status == "undefined" and math.isnan(mem.value) and not mem.reached
     assert why in mem.message and "1 < psi_n <= psi_p - 1" in mem.message
     assert sp["tau_gen"].reached  # rho_2 is there whatever n
     # the same limit as the simulated reading, d < n <= p - d
     assert spectral_timescales(s.replace(psi_n=63))["tau_mem"].reached
     assert spectral_timescales(Setting(psi_n=4, psi_p=1, m=INF, t=0.01))["tau_mem"].status \
-        == "no_bulk"
+        == "undefined"
 
 
 def test_simulated_spectral_timescales_read_the_gram_bulks():
@@ -158,7 +158,7 @@ def test_simulated_spectral_timescales_read_the_gram_bulks():
     assert sim["tau_mem"].value == pytest.approx(s.psi_p / (2 * s.h * ev[p - n]), rel=1e-12)
     # the top d eigenvalues (rho_2, the directions of W) stand apart from the rest
     assert ev[p - D] > 5 * ev[p - D - 1]
-    assert simulated_spectral_timescales(s.replace(psi_n=0.5), D)["tau_mem"].status == "no_bulk"
+    assert simulated_spectral_timescales(s.replace(psi_n=0.5), D)["tau_mem"].status == "undefined"
 
 
 # --- early stopping ------------------------------------------------------------------------
@@ -175,7 +175,7 @@ def test_tau_star_is_a_minimum_of_the_curve(dense):
     sp = early_stopping(simulate_tau_curve(CASE, list(coarse) + [INF], D, seed=3, n_seeds=2))
     assert sp.test_star < sp.test_inf and len(sp.per_seed) == 2 and sp.test_star_se > 0
     # a monotone curve has no interior minimum
-    assert stopping_point([1, 2, 3, 4], [4, 3, 2, 1])[2] == "at_edge"
+    assert stopping_point([1, 2, 3, 4], [4, 3, 2, 1])[2] == "at_bound"
 
 
 def test_theory_tau_star_is_a_minimum_of_the_theory():

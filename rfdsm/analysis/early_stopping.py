@@ -7,7 +7,7 @@ error that saves:
 
 * :func:`stopping_point` on one curve: the grid point of least test error (an attained value,
   so ``tau*`` is known to the grid's spacing and ``test*`` is an upper bound of the minimum; at
-  an end of the curve ``status = "at_edge"``: the minimum may lie outside it);
+  an end of the curve ``status = "at_bound"``: the minimum may lie outside it);
 * :func:`early_stopping` on a ``tau`` curve of :class:`rfdsm.Result` (per seed for a simulation,
   then mean and standard error), with the curve's ``tau = inf`` point when it has one;
 * :func:`optimal_stopping`: the theory's ``tau*`` refined by a bounded search on ``log tau``;
@@ -23,15 +23,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.status import Outcome
+
 __all__ = ["StoppingPoint", "stopping_point", "early_stopping", "optimal_stopping",
            "optimal_ridge", "early_stopping_table"]
 
 
 @dataclass(frozen=True)
-class StoppingPoint:
+class StoppingPoint(Outcome):
     """``tau_star`` and ``test_star`` (seed means for a simulation, with ``_se``), the test error
     at ``tau = inf`` of the same curve (NaN when it has no such point), ``status`` (``"ok"`` or
-    ``"at_edge"``), ``message`` and the ``per_seed`` ``(tau_star, test_star)`` pairs."""
+    ``"at_bound"``), ``message`` and the ``per_seed`` ``(tau_star, test_star)`` pairs."""
 
     tau_star: float
     test_star: float
@@ -60,7 +62,7 @@ def stopping_point(taus, test) -> tuple[float, float, str, str]:
     i = int(np.argmin(test))
     if i in (0, taus.size - 1):
         where = "first" if i == 0 else "last"
-        return (float(taus[i]), float(test[i]), "at_edge",
+        return (float(taus[i]), float(test[i]), "at_bound",
                 f"the least test error is at the {where} tau = {taus[i]:g} of the curve: "
                 "tau* may lie outside it")
     return float(taus[i]), float(test[i]), "ok", ""
@@ -92,7 +94,7 @@ def _combine(pts, infs, src) -> StoppingPoint:
     test_m, test_se = _mean_se([p[1] for p in pts])
     inf_m, inf_se = _mean_se(infs) if infs else (math.nan, None)
     edge = [p for p in pts if p[2] != "ok"]
-    status = "at_edge" if edge else "ok"
+    status = "at_bound" if edge else "ok"
     msg = (f"{len(edge)} of {len(pts)} curves: {edge[0][3]}" if edge and len(pts) > 1
            else (edge[0][3] if edge else ""))
     return StoppingPoint(tau_m, test_m, inf_m, tau_se, test_se, inf_se, status, msg, src,
@@ -115,7 +117,7 @@ def optimal_stopping(setting, taus=None, *, xatol: float = 1e-3) -> StoppingPoin
     on the grid ``taus`` (default ``10^(k/4)`` from ``0.1`` to ``1e8``), then Brent's bounded
     search on ``log10 tau`` between the grid neighbours of that point, to ``xatol``;
     ``test_inf`` is the theory at ``tau = inf``.  The grid must bracket the minimum (else
-    ``status = "at_edge"`` and the grid point is returned)."""
+    ``status = "at_bound"`` and the grid point is returned)."""
     from scipy.optimize import minimize_scalar
 
     from .. import theory

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.setting import Setting
+from ..core.status import Outcome
 
 __all__ = ["OptimalRidge", "optimal_lambda", "optimal_envelope", "LAM_RANGE"]
 
@@ -25,11 +26,12 @@ _QUANTITIES = ("test", "score", "train", "test_emp", "bias2", "variance")
 
 
 @dataclass(frozen=True)
-class OptimalRidge:
+class OptimalRidge(Outcome):
     """``lam`` (the minimiser), ``value`` (the error there) and ``result`` (the theory's
-    :class:`rfdsm.Result` at ``lam``); ``status``: ``"ok"``, ``"at lower bound"`` or ``"at upper
-    bound"`` (the minimum may lie beyond the interval: ``lam -> 0`` or ``lam -> inf``), or
-    ``"failed"``; ``message`` says why; ``evaluations`` of the theory."""
+    :class:`rfdsm.Result` at ``lam``); ``status`` (:mod:`rfdsm.core.status`): ``"ok"``,
+    ``"at_bound"`` (the minimum may lie beyond the interval, ``lam -> 0`` or ``lam -> inf``:
+    the message says which) or ``"failed"``; ``message`` says why; ``evaluations`` of the
+    theory."""
 
     setting: Setting
     quantity: str
@@ -99,9 +101,9 @@ def optimal_lambda(setting: Setting, quantity: str = "test", *, lam_range=LAM_RA
     res = cache.get(best) or theory(setting.replace(lam=lam), metrics=extra)
     step = grid[1] - grid[0]
     if best <= grid[0] + step * 1e-3 or (i == 0 and best - grid[0] < xtol * 10):
-        status, msg = "at lower bound", f"the minimum is at lam_min = {lo:g}: it may lie below"
+        status, msg = "at_bound", f"the minimum is at lam_min = {lo:g}: it may lie below"
     elif best >= grid[-1] - step * 1e-3 or (i == scan - 1 and grid[-1] - best < xtol * 10):
-        status, msg = "at upper bound", f"the minimum is at lam_max = {hi:g}: it may lie above"
+        status, msg = "at_bound", f"the minimum is at lam_max = {hi:g}: it may lie above"
     elif not opt.success:
         status, msg = "failed", f"bounded search: {opt.message}"
     else:

@@ -19,7 +19,7 @@ The two they name:
   eigenvalues of the training points' features between the atom of ``U`` at ``s_t^2`` (its
   ``p - n - d`` null directions) and the top ``d`` (``rho_2``): it exists for ``d < n <= p - d``,
   i.e. ``1 < psi_n <= psi_p - 1`` (their Regime I); elsewhere ``tau_mem`` is NaN with
-  ``status = "no_bulk"``: for ``n <= d`` ``rho_1`` has no eigenvalues, and for ``n > p - d``
+  ``status = "undefined"``: for ``n <= d`` ``rho_1`` has no eigenvalues, and for ``n > p - d``
   ``U`` has no atom, its ``p - d`` modes below ``rho_2`` form one bulk, and the closed form is
   the lower edge of that bulk, not of a memorisation bulk;
 * ``tau_gen``, "of order ``1/Delta_t``": the first relaxation, on the bulk ``rho_2`` (the spectrum
@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core import params
+from ..core.status import Outcome
 
 __all__ = ["TimeScale", "curve_timescales", "spectral_timescales",
            "simulated_spectral_timescales", "timescales", "timescale_table", "per_seed_curves",
@@ -68,10 +69,10 @@ NAMES = ("tau_gen", "tau_mem")
 
 
 @dataclass(frozen=True)
-class TimeScale:
+class TimeScale(Outcome):
     """One time-scale: ``value`` (NaN when not determined), its standard error over seeds
     (``se``, None for one curve or the theory), ``status`` (``"ok"``, ``"not_reached"``,
-    ``"before_range"``, ``"uncertain"``, ``"no_bulk"``), a ``message`` when not ``ok``, the
+    ``"at_bound"``, ``"uncertain"``, ``"undefined"``), a ``message`` when not ``ok``, the
     ``source`` it came from and, for several seeds, the ``per_seed`` values."""
 
     name: str
@@ -147,7 +148,7 @@ def _tau_mem(taus, gap, thr, source):
                                  f"{taus[-1]:g} (largest {gap.max():.3g}): no memorisation "
                                  "within the curve")
     if cross == -math.inf:
-        return TimeScale("tau_mem", math.nan, status="before_range", source=source,
+        return TimeScale("tau_mem", math.nan, status="at_bound", source=source,
                          message=f"L_gen >= {thr:.3g} already at the first tau = {taus[0]:g}; "
                                  "start the curve earlier")
     return TimeScale("tau_mem", cross, source=source)
@@ -257,7 +258,7 @@ def spectral_timescales(setting) -> dict:
     """``tau_gen``, ``tau_mem`` from Thm. 3.2 of Bonnaire et al. (module docstring): the
     e-folding time ``psi_p/(2 h lambda)`` at ``lambda_min(rho_1) = kappa_i^2 + kappa_s^2
     (1 - sqrt(psi_p/psi_n))^2`` and at the mean of ``rho_2``, ``kappa_i^2 + kappa_s^2 + mu1^2
-    psi_p``.  ``tau_mem`` is NaN (``status = "no_bulk"``, the message says why) unless
+    psi_p``.  ``tau_mem`` is NaN (``status = "undefined"``, the message says why) unless
     ``1 < psi_n <= psi_p - 1``, where ``rho_1`` exists.  The formula is the ``psi_p, psi_n >> 1``
     limit; the message says when the setting is far from it."""
     from ..theory.common import ge_constants
@@ -278,7 +279,7 @@ def spectral_timescales(setting) -> dict:
                else "U has no atom (psi_n > psi_p - 1) and the closed form is the lower edge "
                     "of one bulk of all p - d modes below rho_2")
         return {"tau_gen": gen, "tau_mem": TimeScale(
-            "tau_mem", math.nan, None, "no_bulk",
+            "tau_mem", math.nan, None, "undefined",
             f"the memorisation bulk rho_1 of Thm. 3.2 (the n - d eigenvalues of U between its "
             f"atom and the top d) exists for 1 < psi_n <= psi_p - 1; here psi_n = {pn:g}, "
             f"psi_p = {pp:g}: {why}", "spectral")}
@@ -292,7 +293,7 @@ def simulated_spectral_timescales(setting, d: int, seed: int = 0, n_seeds: int =
     :func:`rfdsm.simulate.spectrum.gram_eigenvalues`): ``rho_2`` the top ``d`` eigenvalues (the
     directions of ``W``), ``rho_1`` the ``n - d`` below them, so ``lambda_min(rho_1)`` is the
     ``(p - n)``-th smallest.  Needs ``d < n <= p - d`` (Regime I of Thm. 3.2: the atom at
-    ``s_t^2`` below); else ``status = "no_bulk"``."""
+    ``s_t^2`` below); else ``status = "undefined"``."""
     from ..simulate.spectrum import gram_eigenvalues
 
     _check_bonnaire(setting)
@@ -300,7 +301,7 @@ def simulated_spectral_timescales(setting, d: int, seed: int = 0, n_seeds: int =
     src = f"spectral, simulated d = {int(d)}"
     if not (d < n <= p - d):
         msg = f"needs d < n <= p - d for the bulk rho_1 (d = {d}, n = {n}, p = {p})"
-        return {name: TimeScale(name, math.nan, None, "no_bulk", msg, src) for name in NAMES}
+        return {name: TimeScale(name, math.nan, None, "undefined", msg, src) for name in NAMES}
     gen, mem = [], []
     for s in range(int(seed), int(seed) + int(n_seeds)):
         ev = gram_eigenvalues(setting, d, s)
