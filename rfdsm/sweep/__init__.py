@@ -104,7 +104,7 @@ def _resume(store, cfg, tasks, n_rows, force, log):
     """Open the (locked) ``store`` for ``cfg`` and return ``(done, todo)``: the rows of the
     finished tasks by key, read back from the journal, and the tasks still to run.  A journal
     that does not match ``tasks`` is refused rather than silently rerun or mixed in."""
-    from .. import __version__
+    from .._version import __version__
 
     store.start(cfg, len(tasks), n_rows, force, __version__)
     store.clear_errors()  # errors.log describes the latest run only

@@ -344,9 +344,9 @@ def _beyond_resolution(setting, sol, tau_cap, quad_tol) -> Solution:
     """A ``tau`` past ``tau_cap`` (:data:`_CT_SCALE_MAX`): the flow was solved at ``tau_cap``;
     it is the answer when it equals the minimiser there, else the time is not resolved
     (e.g. ridgeless at the interpolation threshold, where the errors grow without bound)."""
-    from . import solver_for
+    from .routing import route
 
-    ridge = solver_for(setting.replace(tau=math.inf))(setting.replace(tau=math.inf))
+    ridge = route(setting.replace(tau=math.inf)).solver(setting.replace(tau=math.inf))
     diag = dict(sol.diagnostics, solved_at_tau=tau_cap)
     same = (ridge.converged and sol.converged and math.isfinite(ridge.test)
             and _change(np.array([[sol.train], [sol.test]]),

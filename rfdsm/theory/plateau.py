@@ -99,11 +99,11 @@ def plateau(setting: Setting) -> Result:
     """The ``psi_p -> inf`` limit of ``setting`` as a :class:`rfdsm.Result` (``evaluator =
     "plateau"``; its ``setting`` keeps the given ``psi_p``, which does not enter, nor does
     ``lam``): ``train, test, score`` and ``metrics`` ``test_emp, beta, bias2, variance``."""
-    from . import _check_supported
+    from .routing import route
 
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
-    _check_supported(setting)
+    route(setting)  # the same refusals as rfdsm.theory
     if not setting.data_model.law().is_isotropic:
         raise ValueError("the plateau (docs/theory.md, Sec. 11.4) is derived for the isotropic "
                          f"target, not the data model {setting.data_model.name!r}")
