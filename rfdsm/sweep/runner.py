@@ -183,12 +183,14 @@ EIGH_FLOPS = 12.0
 #: Cholesky factor and solve of a p x p system, per p^3.
 CHOLESKY_FLOPS = 1.0
 #: One theory point (fixed-point equations and quadratures, independent of d), as the flops
-#: a GEMM runs in the ~0.05 s such a point takes on 2 cores.
-THEORY_POINT_FLOPS = 2e9
+#: a GEMM runs in the 0.02-0.05 s such a point takes on 2 cores.
+THEORY_POINT_FLOPS = 1e9
 #: Activation evaluations count as this many flops each (tanh, erf: a transcendental call).
 ACTIVATION_FLOPS = 20.0
-#: The diagnostics (test_emp, bias2, variance) each cost about one more noise average.
-METRIC_FLOPS = 1.0
+#: The diagnostics: the first needs the noise-averaged moments of the training points (a
+#: Mehler series beside the fit's own moments), measured at about two noise averages at
+#: d = 32; the others reuse them.
+METRIC_FLOPS = (2.0, 0.1)
 #: Per task: drawing W and the data, Python and process overheads (~0.02 s).
 TASK_FLOPS = 3e8
 
@@ -208,7 +210,8 @@ def _fit_flops(setting, d: int, n_tau: int = 1, n_metrics: int = 0) -> float:
     solve = (EIGH_FLOPS if spectral else CHOLESKY_FLOPS) * p ** 3
     population = 2.0 * passes * p * p + 2.0 * p * p * d
     per_tau = 4.0 * p * p * d
-    extra = n_metrics * METRIC_FLOPS * 2.0 * passes * n * p * p
+    first, more = METRIC_FLOPS
+    extra = (first + more * (n_metrics - 1)) * 2.0 * passes * n * p * p if n_metrics else 0.0
     return TASK_FLOPS + moments + solve + population + n_tau * per_tau + extra
 
 
@@ -238,7 +241,7 @@ def task_work(task: dict) -> float:
             + 4.0 * sampling.get("steps", 200) * walkers * p * d + 2.0 * walkers * n * d)
 
 
-def gemm_rate(size: int = 768, repeats: int = 3) -> float:
+def gemm_rate(size: int = 1024, repeats: int = 5) -> float:
     """Flops per second of a ``size x size`` float64 matrix product on this machine (the best
     of ``repeats``, after one warm-up): the unit a work estimate is converted to time with."""
     import numpy as np
