@@ -97,7 +97,7 @@ def _legend(fig, quantities, sim_d=None, bayes=True, interpolation=True, thresho
     handles.append(Line2D([], [], color="0.2", lw=1.6, label="lines: theory"))
     if sim_d is not None:
         handles.append(Line2D([], [], color="0.2", ls="none", marker="o", mfc="white", ms=4,
-                              label=f"markers: simulation, $d = {sim_d}$ (mean $\pm$ s.e.)"))
+                              label=f"markers: simulation, $d = {sim_d}$ (mean $\\pm$ s.e.)"))
     if bayes:
         handles.append(Line2D([], [], label=BAYES_LABEL, **BAYES_STYLE))
     if interpolation:
