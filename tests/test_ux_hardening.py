@@ -39,6 +39,12 @@ def test_task_work_grows_with_the_task_sizes():
     assert 0 < task_work(theory) < task_work({"kind": "simulate", "setting": s, "d": 200})
 
 
+def test_task_work_of_an_unknown_task_format_counts_its_rows():
+    from rfdsm.sweep.runner import THEORY_POINT_FLOPS, task_work
+
+    assert task_work({"key": "x", "kind": "mine", "rows": 3}) == 3 * THEORY_POINT_FLOPS
+
+
 def test_sweep_progress_total_is_the_work_estimate(tmp_path, monkeypatch):
     import rfdsm.sweep as sweep
     from rfdsm.sweep import load_config

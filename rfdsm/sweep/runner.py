@@ -217,7 +217,16 @@ def _fit_flops(setting, d: int, n_tau: int = 1, n_metrics: int = 0) -> float:
 
 def task_work(task: dict) -> float:
     """Estimated work of a sweep task (flops, GEMM-equivalent; > 0): what its progress bar
-    advances by when it finishes (see the comment above :func:`_series_passes`)."""
+    advances by when it finishes (see the comment above :func:`_series_passes`).  A task this
+    model does not know (another evaluator's format) counts as a theory point per row: a
+    progress bar must never stop a sweep."""
+    try:
+        return _task_work(task)
+    except Exception:  # noqa: BLE001 - an estimate only; the task itself reports its errors
+        return THEORY_POINT_FLOPS * max(1, int(task.get("rows", 1) or 1))
+
+
+def _task_work(task: dict) -> float:
     from ..evaluators.base import as_setting
 
     kind = task.get("kind")
