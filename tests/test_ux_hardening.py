@@ -7,7 +7,6 @@ import math
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from _cli import run
@@ -103,6 +102,18 @@ def test_validate_shows_a_progress_bar_and_quiet_silences_it(capsys):
     assert "ALL PASS" in out
     code, out_q, err_q = run(["validate", "--quick", "--quiet"], capsys)
     assert code == 0 and err_q == "" and "ALL PASS" in out_q
+
+
+def test_validate_work_puts_a_shared_tau_fit_on_its_first_setting():
+    from rfdsm import Setting
+    from rfdsm.cli.validate import _work
+
+    taus = [Setting(2, 0.5, m=INF, t=0.1, tau=v) for v in (10.0, 1e3)]
+    work = _work(taus, [16, 24], 2, ())
+    assert all(work[taus[0], d] > 0 and work[taus[1], d] == 0 for d in (16, 24))
+    # with diagnostics every setting is simulated on its own
+    work = _work(taus, [16, 24], 2, ("test_emp",))
+    assert all(w > 0 for w in work.values())
 
 
 def test_validation_table_announces_each_simulation():

@@ -92,7 +92,7 @@ def _work(settings, ds, seeds, metrics):
 
     groups = {}
     for st in settings:
-        if st.tau != INF and not n_metrics:
+        if st.tau != INF and not metrics:
             groups.setdefault(st.replace(tau=INF), []).append(st)
     work = {}
     for st in settings:
