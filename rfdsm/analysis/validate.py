@@ -153,14 +153,16 @@ def check(fit: Fit, theory: float, n_checks: int, alpha: float = ALPHA,
 
 
 def validation_table(settings=None, ds=None, n_seeds: int = 4, seed: int = 0, *,
-                     progress=None, metrics=()):
+                     progress=None, metrics=(), on_start=None):
     """Theory vs simulation as a tidy :class:`pandas.DataFrame`.
 
     One row per (setting, quantity, d): ``psi_n, psi_p, m, t, lam, tau, activation, quantity, d,
     n, p, theory, converged, residual, sim, sim_se, n_seeds, rel_dev``
     (``(sim - theory)/|theory|``).  ``progress(text)``, when given, is called after each
-    simulation.  ``metrics``: registered metrics checked besides the three errors (e.g.
-    ``rfdsm.diagnostics.DIAGNOSTICS``), for the settings where the theory gives their limit.
+    simulation, and ``on_start(setting, d)`` before it (a progress bar names the running
+    simulation: one can take minutes).  ``metrics``: registered metrics checked besides the
+    three errors (e.g. ``rfdsm.diagnostics.DIAGNOSTICS``), for the settings where the theory
+    gives their limit.
     """
     import pandas as pd
 
@@ -178,6 +180,8 @@ def validation_table(settings=None, ds=None, n_seeds: int = 4, seed: int = 0, *,
         th = theory(st, metrics=metrics) if metrics else theory(st)
         extra = [q for q in metrics if q in getattr(th, "metrics", {})]
         for d in ds:
+            if on_start is not None:
+                on_start(st, d)
             t0 = time.perf_counter()
             sim = (simulate(st, d, seed=seed, n_seeds=n_seeds, metrics=extra) if extra else
                    _tau_curve_point(st, settings, d, seed, n_seeds, curves) if st.tau != INF

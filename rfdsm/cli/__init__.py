@@ -1,4 +1,5 @@
-"""Command-line interface: ``rfdsm simulate | theory | validate | sweep | plot``.
+"""Command-line interface: ``rfdsm simulate | theory | validate | sweep | plot | spectrum |
+sample``.
 
 Every subcommand validates its arguments at the boundary: a bad value prints one line
 ``rfdsm: error: ...`` on stderr and exits with status 2, never a traceback.
@@ -252,7 +253,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     ``rfdsm theory`` must start in about the time of ``import numpy, scipy.special``."""
     from ..simulate import MC_TEST_MAX
 
-    parser = _Parser(prog="rfdsm", description=__doc__.splitlines()[0],
+    # the list of subcommands is built from the subcommands themselves, so it cannot drift
+    names = ("simulate", "theory", *(name for name, _, _ in EXTERNAL))
+    parser = _Parser(prog="rfdsm", description=f"Command-line interface: rfdsm "
+                                               f"{' | '.join(names)}.",
                      epilog="exit status: 0 success; 1 not converged / failed validation / "
                             "unexpected error; 2 bad argument; 130 interrupted")
     parser.add_argument("--version", action="version", version=f"rfdsm {__version__}")

@@ -31,8 +31,36 @@ def configure_parser(p) -> None:
                    help="refuse a sweep of more than N rows, counted before anything is "
                         f"expanded (default {DEFAULT_MAX_ROWS:,})")
     p.add_argument("--dry-run", action="store_true",
-                   help="validate the config and print the amount of work, run nothing")
+                   help="validate the config and print the amount of work and an estimated run "
+                        "time (from a cost model and a quick GEMM timing), run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _estimate_text(cfg, workers, scheduler) -> str:
+    """The estimated run time of ``cfg`` here: its work (:func:`~rfdsm.sweep.runner.task_work`)
+    at the GEMM rate measured now.  The cost model is rough and the machine's load changes the
+    rate, hence a range rather than one number."""
+    from ..sweep import runner
+
+    tasks = cfg.tasks()
+    work = sum(runner.task_work(t) for t in tasks)
+    rate = runner.gemm_rate()
+    n = min(workers or runner.available_cpus(), max(len(tasks), 1))
+    secs = runner.estimate_seconds(tasks, n, rate)
+    where = ("on this machine; a Dask cluster's time depends on its workers"
+             if scheduler else f"with {n} worker(s) on this machine")
+    return (f"estimated time: about {_duration(secs)} (between {_duration(secs / 2)} and "
+            f"{_duration(2 * secs)}) {where}: {work:.3g} flop of estimated work at the "
+            f"measured GEMM rate of {rate / 1e9:.3g} GFLOP/s; an estimate from a cost model, "
+            "not a measurement")
 
 
 def run_cli(args) -> int:
@@ -54,6 +82,7 @@ def run_cli(args) -> int:
         print(f"{args.config}: config ok (hash {cfg.hash[:12]}); "
               + ", ".join(f"{k}: {v} task(s)" for k, v in cfg.n_tasks.items())
               + f"; {sum(cfg.n_rows.values())} rows")
+        print(_estimate_text(cfg, args.workers, args.scheduler))
         return 0
     if args.out is None:
         raise UsageError("the following arguments are required: --out")

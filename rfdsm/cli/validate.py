@@ -56,6 +56,8 @@ def configure_parser(parser) -> None:
     parser.add_argument("--no-finite-m", action="store_true",
                         help="only the settings with m = 1 and m = inf")
     parser.add_argument("--csv", default=None, help="also write the tidy table to this CSV file")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar and no line per simulation on stderr")
     parser.add_argument("--diagnostics", action="store_true",
                         help="also check test_emp, beta, bias2 and variance (docs/model.md; "
                              "they cost up to a few fits per simulation)")
@@ -82,6 +84,49 @@ def _check_writable(path: str, option: str) -> None:
         os.remove(path)
 
 
+def _work(settings, ds, seeds, metrics):
+    """Estimated work of each simulation (flops, :func:`rfdsm.sweep.runner.task_work`) by
+    ``(setting, d)``.  Settings that differ only in a finite ``tau`` share one fit per size
+    (without diagnostics): the first of them carries the work of the whole group."""
+    from ..sweep.runner import task_work
+
+    groups = {}
+    for st in settings:
+        if st.tau != INF and not metrics:
+            groups.setdefault(st.replace(tau=INF), []).append(st)
+    work = {}
+    for st in settings:
+        group = groups.get(st.replace(tau=INF), [st]) if st.tau != INF else [st]
+        for d in ds:
+            first = group[0] == st
+            task = {"kind": "simulate", "d": d, "settings": group, "metrics": list(metrics)}
+            work[st, d] = seeds * task_work(task) if first else 0.0
+    return work
+
+
+def _progress_bar(settings, ds, seeds, metrics, enabled):
+    """A bar over the simulations (weighted by their estimated work) that names the running
+    one, and the hooks of :func:`rfdsm.analysis.validate.validation_table` that drive it;
+    with ``enabled`` false, neither bar nor lines."""
+    from ..sweep import _progress
+
+    if not enabled:
+        return None, {}
+    work = _work(settings, ds, seeds, metrics)
+    bar = _progress(sum(work.values()), 0, True, desc="rfdsm validate")
+    running = []
+
+    def on_start(st, d):
+        running.append((st, d))
+        bar.set_postfix_str(f"simulation {len(running)}/{len(work)}: {V._label(st)} d={d}")
+
+    def progress(text):
+        bar.write(f"  {text}", file=sys.stderr)
+        bar.update(work[running[-1]])
+
+    return bar, {"on_start": on_start, "progress": progress}
+
+
 def run_cli(args) -> int:
     from . import UsageError
 
@@ -104,9 +149,15 @@ def run_cli(args) -> int:
     t0 = time.perf_counter()
     from ..metrics.diagnostics import DIAGNOSTICS
 
-    df = V.validation_table(settings, ds, n_seeds=seeds, seed=args.seed,
-                          progress=lambda s: print(f"  {s}", file=sys.stderr, flush=True),
-                          metrics=DIAGNOSTICS if args.diagnostics else ())
+    metrics = DIAGNOSTICS if args.diagnostics else ()
+    bar, hooks = _progress_bar(settings, ds, seeds, metrics, enabled=not args.quiet)
+    try:
+        df = V.validation_table(settings, ds, n_seeds=seeds, seed=args.seed, metrics=metrics,
+                                **hooks)
+    finally:
+        if bar is not None:
+            bar.stop_ticker()
+            bar.close()
     wide, ok = V.summarize(df, order=args.order)
     law = "c0 + c1/d" + (" + c2/d^2" if args.order == 2 else "")
     print(f"theory vs the d -> inf limit of the simulation: {len(settings)} settings ({which} "

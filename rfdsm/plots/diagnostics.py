@@ -27,8 +27,17 @@ _COLOUR = {"train": "C1", "test": "C0", "test_emp": "C3", "bias2": "C4", "varian
            "score": "0.35"}
 _LABEL = {"train": "train", "test": "test", "test_emp": r"$\mathcal{L}_\mathrm{test}^\mathrm{emp}$",
           "bias2": r"bias$^2$", "variance": "variance", "score": "score error"}
-_THRESH = dict(color="0.55", ls=(0, (1, 2)), lw=1.0)  # psi_p = m psi_n
-
+_THRESH = dict(color="0.55", ls="-.", lw=1.0)  # psi_p = m psi_n: not dotted, as the Bayes line
+# Curves that coincide must stay visible: at m = inf the training loss *is* test_emp, and train,
+# test_emp and the score error meet at small psi_p.  Each quantity has its own line style,
+# width and marker, the broad ones drawn below the narrow ones.
+_LINE = {"train": dict(ls=(0, (4, 2)), lw=1.7, zorder=4), "test": dict(ls="-", lw=1.6, zorder=3),
+         "test_emp": dict(ls="-", lw=3.2, alpha=0.55, zorder=2),
+         "score": dict(ls="-", lw=1.6, zorder=3), "bias2": dict(ls=(0, (4, 2)), lw=1.7, zorder=4),
+         "variance": dict(ls=(0, (1, 1.5)), lw=2.0, zorder=4)}
+_MARKER = {"train": "s", "test": "o", "test_emp": "D", "score": "o", "bias2": "v",
+           "variance": "^"}
+BAYES_LABEL = r"Bayes level $a^2 = e^{-2t}$"
 
 def has_diagnostics(df: pd.DataFrame, simulated: bool = False) -> bool:
     """Whether a table holds the diagnostics (the theory's rows always do; ``simulated``: a
@@ -64,17 +73,39 @@ def _panels(agg, what):
     return lay.panels(agg, facet, what), facet
 
 
-def _draw(ax, rows, q, colour, label=None):
+def _draw(ax, rows, q, colour):
     theory = rows[rows["d"].isna()].sort_values("psi_p")
     sim = rows[rows["d"].notna()]
     if len(theory):
-        ax.plot(theory["psi_p"], theory[q], color=colour, lw=1.6, label=label,
-                gid=f"theory:{q}")
+        ax.plot(theory["psi_p"], theory[q], color=colour, gid=f"theory:{q}", **_LINE[q])
     if len(sim):
         sim = sim[sim["d"] == sim["d"].max()].sort_values("psi_p")
         lay.errorbar(ax, sim["psi_p"], sim[q], yerr=sim[f"{q}_se"].fillna(0.0).to_numpy(),
-                     color=colour, ls="none", marker="o", ms=4, mfc="white", capsize=2,
-                     gid=f"simulate:{q}")
+                     color=colour, ls="none", marker=_MARKER[q], ms=4, mfc="white", capsize=2,
+                     zorder=5, gid=f"simulate:{q}")
+
+
+def _legend(fig, quantities, sim_d=None, bayes=True, interpolation=True, threshold=False):
+    """One entry per quantity (its line and marker), what lines and markers are (theory,
+    simulation), and every reference line drawn: the Bayes level, ``psi_p = psi_n``, ``psi_p =
+    m psi_n``."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=_COLOUR[q], marker=_MARKER[q], mfc="white", ms=4,
+                      label=_LABEL[q], **{k: v for k, v in _LINE[q].items() if k != "zorder"})
+               for q in quantities]
+    handles.append(Line2D([], [], color="0.2", lw=1.6, label="lines: theory"))
+    if sim_d is not None:
+        handles.append(Line2D([], [], color="0.2", ls="none", marker="o", mfc="white", ms=4,
+                              label=f"markers: simulation, $d = {sim_d}$ (mean $\\pm$ s.e.)"))
+    if bayes:
+        handles.append(Line2D([], [], label=BAYES_LABEL, **BAYES_STYLE))
+    if interpolation:
+        handles.append(Line2D([], [], label=f"${TEX['psi_p']} = {TEX['psi_n']}$", **DIAG_STYLE))
+    if threshold:
+        handles.append(Line2D([], [], label=f"${TEX['psi_p']} = m {TEX['psi_n']}$", **_THRESH))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5),
+               fontsize=8.5, frameon=False)
 
 
 def _curves(df, quantities, title, what, logy):
@@ -89,7 +120,7 @@ def _curves(df, quantities, title, what, logy):
             ax, rows = axes[i], sub[sub["m"] == m]
             i += 1
             for q in quantities:
-                _draw(ax, rows, q, _COLOUR[q], _LABEL[q] if i == 1 else None)
+                _draw(ax, rows, q, _COLOUR[q])
             pn = rows["psi_n"].iloc[0] if len(rows) else math.nan
             ax.axvline(pn, **DIAG_STYLE)
             if m != math.inf:
@@ -103,11 +134,9 @@ def _curves(df, quantities, title, what, logy):
             ax.set_title(", ".join(filter(None, [ptitle, m_label(m)])), fontsize=9)
             ax.grid(True, alpha=0.25)
     sims = sorted({int(v) for v in agg["d"].dropna()})
-    note = f"; points: simulation at d = {max(sims)} (mean +- s.e.)" if sims else ""
-    fig.suptitle(f"{title}   ({lay.constant_text(agg, facet)}; lines: theory{note}; dashed: "
-                 f"${TEX['psi_p']} = {TEX['psi_n']}$, dotted: ${TEX['psi_p']} = m {TEX['psi_n']}$)",
-                 fontsize=9)
-    fig.legend(loc="outside lower center", ncol=len(quantities), fontsize=8.5, frameon=False)
+    fig.suptitle(f"{title}   ({lay.constant_text(agg, facet)})", fontsize=9)
+    _legend(fig, quantities, max(sims) if sims else None, bayes="test" in quantities,
+            threshold=any(m != math.inf for m in ms))
     return fig
 
 
@@ -147,7 +176,7 @@ def plateau_vs_t(psi_n: float, ms, ts, activation: str = "tanh"):
         for ax, (q, v) in zip(axes, series.items()):
             ax.plot(ts, v, color=colours[m], lw=1.6, label=m_label(m) if q == "test" else None,
                     gid=f"plateau:{q}:m={fmt_value('m', m)}")
-    axes[0].plot(ts, np.exp(-2 * ts), **BAYES_STYLE)
+    axes[0].plot(ts, np.exp(-2 * ts), label=BAYES_LABEL, **BAYES_STYLE)
     for ax, q in zip(axes, ("test", "test_emp", "bias2", "variance")):
         ax.set_xscale("log")
         ax.set_yscale("log" if q in ("bias2", "variance") else "linear")
@@ -156,7 +185,7 @@ def plateau_vs_t(psi_n: float, ms, ts, activation: str = "tanh"):
         ax.grid(True, alpha=0.25)
     fig.suptitle(f"Over-parameterised plateau ($\\psi_p \\to \\infty$, any $\\lambda$), "
                  f"${TEX['psi_n']} = {psi_n:g}$, {activation}", fontsize=10)
-    fig.legend(loc="outside lower center", ncol=len(ms), fontsize=8.5, frameon=False)
+    fig.legend(loc="outside lower center", ncol=len(ms) + 1, fontsize=8.5, frameon=False)
     return fig
 
 
@@ -183,7 +212,8 @@ def scaling_collapse(pairs, t: float = 0.1, lam: float = 1e-3, psi_p=None,
         axes[1].plot(sub["psi_p"] / (psi_n * m), sub["test"], color=colours[(psi_n, m)])
     for ax, xl in zip(axes, (r"$p/n = \psi_p/\psi_n$", r"$p/(nm) = \psi_p/(m\psi_n)$")):
         ax.axvline(1.0, **DIAG_STYLE)
-        ax.axhline(math.exp(-2 * t), **BAYES_STYLE)
+        ax.axhline(math.exp(-2 * t), label=BAYES_LABEL if ax is axes[0] else None,
+                   **BAYES_STYLE)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(xl)
@@ -191,7 +221,8 @@ def scaling_collapse(pairs, t: float = 0.1, lam: float = 1e-3, psi_p=None,
         ax.grid(True, alpha=0.25)
     fig.suptitle(f"Scaling collapse of the test error (theory; $t = {t:g}$, "
                  f"$\\lambda = {lam:g}$, {activation})", fontsize=10)
-    fig.legend(loc="outside lower center", ncol=min(len(pairs), 4), fontsize=8.5, frameon=False)
+    fig.legend(loc="outside lower center", ncol=min(len(pairs) + 1, 4), fontsize=8.5,
+               frameon=False)
     return fig, table
 
 
@@ -218,18 +249,21 @@ def optimal_envelope(psi_n: float, m, psi_ps, t: float = 0.1, lams=(0.0, 1e-3),
         axes[0].plot(psi_ps, test, color=f"C{i}", lw=1.3, label=f"$\\lambda = {lam:g}$")
     axes[1].plot(psi_ps, table["lam_star"], color="k", lw=1.6)
     for ax in axes:
+        first = ax is axes[0]
         ax.set_xscale("log")
-        ax.axvline(psi_n, **DIAG_STYLE)
+        ax.axvline(psi_n, label=f"${TEX['psi_p']} = {TEX['psi_n']}$" if first else None,
+                   **DIAG_STYLE)
         if m != math.inf:
-            ax.axvline(m * psi_n, **_THRESH)
+            ax.axvline(m * psi_n, label=f"${TEX['psi_p']} = m {TEX['psi_n']}$" if first else None,
+                       **_THRESH)
         ax.set_xlabel(AXIS_LABEL["psi_p"])
         ax.grid(True, alpha=0.25)
     axes[0].set_yscale("log")
-    axes[0].axhline(math.exp(-2 * t), **BAYES_STYLE)
+    axes[0].axhline(math.exp(-2 * t), label=BAYES_LABEL, **BAYES_STYLE)
     axes[0].set_ylabel("test error")
     axes[1].set_yscale("log")
     axes[1].set_ylabel(r"$\lambda^*$")
     fig.suptitle(f"Optimal regularisation (theory; ${TEX['psi_n']} = {psi_n:g}$, {m_label(m)}, "
                  f"$t = {t:g}$, {activation})", fontsize=10)
-    fig.legend(loc="outside lower center", ncol=len(lams) + 1, fontsize=8.5, frameon=False)
+    fig.legend(loc="outside lower center", ncol=len(lams) + 4, fontsize=8.5, frameon=False)
     return fig, table

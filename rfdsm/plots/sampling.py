@@ -31,6 +31,7 @@ __all__ = ["memorisation_curves", "memorisation_and_gap", "ratio_histograms", "p
 
 SAMPLING_COLUMNS = ("evaluator", "psi_n", "psi_p", "m", "d", "f_mem", "f_mem_lo", "f_mem_hi")
 _MARKERS = ("o", "s", "^", "D", "v", "P")
+_JOIN = (0, (1, 1.5))
 _FACETS = ("m", "t", "lam", "tau", "activation", "estimator", "data")
 
 
@@ -63,8 +64,9 @@ def _draw_fmem(ax, sub, colours, markers):
     for (pp, m), r in sub.groupby(["psi_p", "m"], sort=True):
         r = r.sort_values("psi_n")
         yerr = np.vstack([r["f_mem"] - r["lo"], r["hi"] - r["f_mem"]]).clip(min=0.0)
+        # thin dotted joins: solid lines are the theory's in the figures that have one
         ax.errorbar(r["psi_n"], r["f_mem"], yerr=yerr, color=colours[pp], marker=markers[m],
-                    ms=4.5, mfc="white", mew=1.2, lw=1.2, capsize=2.0,
+                    ms=4.5, mfc="white", mew=1.2, lw=1.0, ls=_JOIN, capsize=2.0,
                     gid=f"f_mem:psi_p={fmt_value('psi_p', pp)}:m={fmt_value('m', m)}")
     ax.set_xscale("log")
     plain_log_ticks(ax.xaxis)
@@ -79,15 +81,25 @@ def _keys(summ):
     return colours, markers
 
 
-def _legend(fig, colours, markers, width):
+def _legend(fig, colours, markers, width, theory=False, d=None):
+    """Colours (``psi_p``), markers (``m``), and what markers and lines are: the sampler's
+    results (its generated points, and the errors of its own fits) and, where drawn, the
+    theory."""
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=c, lw=5, label=f"${TEX['psi_p']} = {fmt_value('psi_p', v)}$")
                for v, c in colours.items()]
     handles += [Line2D([], [], color="0.2", ls="none", marker=mk, mfc="white", label=m_label(m))
                 for m, mk in markers.items()]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 2 * width + 2),
-               fontsize=8, frameon=False)
+    at = f", $d = {d}$" if d else ""
+    handles.append(Line2D([], [], color="0.2", ls=_JOIN, lw=1.0, marker="o", mfc="white",
+                          label=f"markers: simulation (sampler{at})"))
+    if theory:
+        handles.append(Line2D([], [], color="0.2", lw=1.4, label="solid lines: theory"))
+    # a one-panel figure is narrow: two columns keep the legend inside its width
+    ncol = 2 if width <= 1 else min(len(handles), 2 * width + 2)
+    fig.legend(handles=handles, loc="outside lower center", ncol=ncol, fontsize=8,
+               frameon=False)
 
 
 def memorisation_curves(df: pd.DataFrame, *, title=None):
@@ -103,7 +115,7 @@ def memorisation_curves(df: pd.DataFrame, *, title=None):
         ax.set_title(ptitle, fontsize=10)
     d = ", ".join(str(int(v)) for v in sorted(summ["d"].dropna().unique()))
     fig.suptitle(title or f"Memorised fraction of generated points ($d = {d}$)", fontsize=11)
-    _legend(fig, colours, markers, len(panels))
+    _legend(fig, colours, markers, len(panels), d=d)
     return fig
 
 
@@ -122,12 +134,14 @@ def memorisation_and_gap(df: pd.DataFrame, *, title=None):
     tab = tab.assign(gap=tab["test"] - tab["train"])
     th = tab[is_limit(tab)]
     samp = tab[pd.to_numeric(tab.get("f_mem"), errors="coerce").notna()]
+    drawn = False
     for (pp, m), r in samp.groupby(["psi_p", "m"], sort=True):
         g = r.groupby("psi_n")["gap"].mean()
         bottom.plot(g.index, g.to_numpy(), ls="none", marker=markers[m], mfc="white",
                     color=colours[pp], gid=f"gap:sample:psi_p={fmt_value('psi_p', pp)}")
         line = th[(th["psi_p"] == pp) & (th["m"] == m)].sort_values("psi_n")
         if len(line):
+            drawn = True
             bottom.plot(line["psi_n"], line["gap"], color=colours[pp], lw=1.4,
                         gid=f"gap:theory:psi_p={fmt_value('psi_p', pp)}")
     bottom.set_xscale("log")
@@ -138,7 +152,8 @@ def memorisation_and_gap(df: pd.DataFrame, *, title=None):
     ts = ", ".join(f"{v:g}" for v in sorted(samp["t"].unique()))
     fig.suptitle(title or f"Memorisation and the generalisation gap (gap at $t = {ts}$)",
                  fontsize=10)
-    _legend(fig, colours, markers, 1)
+    d = ", ".join(str(int(v)) for v in sorted(summ["d"].dropna().unique()))
+    _legend(fig, colours, markers, 1, theory=drawn, d=d)
     return fig
 
 

@@ -13,6 +13,7 @@ configuration is refused unless ``--force`` discards it.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 from .config import DEFAULT_MAX_ROWS, ConfigError, SweepConfig, load_config
@@ -26,13 +27,30 @@ class SweepError(RuntimeError):
     """Some tasks failed; the finished ones are kept and a rerun retries the rest."""
 
 
-def _progress(total, initial, enabled):
+def _progress(total, initial, enabled, desc="rfdsm sweep"):
+    """A tqdm bar over the estimated work (flops, :func:`rfdsm.sweep.runner.task_work`) on
+    stderr, or None.  Tasks finish minutes apart on a large preset: on a terminal a ticker
+    redraws the bar every second so that the elapsed and remaining times keep moving."""
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="pt", desc="rfdsm sweep", file=sys.stderr,
-                dynamic_ncols=True, smoothing=0.1)
+    # smoothing=0: the rate is the average since the start, so the remaining time counts down
+    # between finished tasks instead of freezing at the last task's rate
+    bar = tqdm(total=total, initial=initial, unit="flop", unit_scale=True, desc=desc,
+               file=sys.stderr, dynamic_ncols=True, smoothing=0,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} flop (estimated "
+                          "work) [{elapsed}<{remaining}]{postfix}")
+    stop = threading.Event()
+    bar.stop_ticker = stop.set
+    if getattr(sys.stderr, "isatty", lambda: False)():  # a log file gets no redraws
+
+        def tick():
+            while not stop.wait(1.0):
+                bar.refresh()
+
+        threading.Thread(target=tick, daemon=True, name="rfdsm-progress").start()
+    return bar
 
 
 def run_sweep(config, out, *, workers: int | None = None, scheduler: str | None = None,
@@ -50,7 +68,8 @@ def run_sweep(config, out, *, workers: int | None = None, scheduler: str | None 
         anything else, the connection (short timeout) before any task is sent.
     csv : also write ``results.csv``.
     force : discard results in ``out`` that came from a different configuration.
-    progress : show a tqdm progress bar (points done, rate, ETA) on stderr.
+    progress : show a tqdm progress bar on stderr: the estimated work done (flops of the
+        finished tasks, :func:`rfdsm.sweep.runner.task_work`) and the time left.
     log : callable taking one line of text (default: print to stderr).
     max_rows : refuse a sweep with more rows than this (counted before the grid is expanded;
         default :data:`~rfdsm.sweep.config.DEFAULT_MAX_ROWS`).
@@ -72,7 +91,7 @@ def run_sweep(config, out, *, workers: int | None = None, scheduler: str | None 
         t0 = time.perf_counter()
         failures = []
         if todo:
-            failures = _run_todo(store, todo, done, n_rows, scheduler, workers, progress)
+            failures = _run_todo(store, tasks, todo, done, scheduler, workers, progress)
         elapsed = time.perf_counter() - t0
         if failures:
             first = failures[0]["error"]
@@ -130,7 +149,7 @@ def _resume(store, cfg, tasks, n_rows, force, log):
     return done, todo
 
 
-def _run_todo(store, todo, done, n_rows, scheduler, workers, progress):
+def _run_todo(store, tasks, todo, done, scheduler, workers, progress):
     """Run the (non-empty) ``todo`` and journal each finished task as it arrives, adding its
     rows to ``done``, so that an interrupted run loses nothing; return the failed outcomes."""
     from . import runner
@@ -140,8 +159,9 @@ def _run_todo(store, todo, done, n_rows, scheduler, workers, progress):
     else:
         n = min(workers or runner.available_cpus(), len(todo))
         outcomes = runner.run_serial(todo) if n <= 1 else runner.run_processes(todo, n)
-    size = {t["key"]: t["rows"] for t in todo}
-    bar = _progress(n_rows, n_rows - sum(t["rows"] for t in todo), progress)
+    size = {t["key"]: runner.task_work(t) for t in todo}
+    total = sum(runner.task_work(t) for t in tasks)
+    bar = _progress(total, total - sum(size.values()), progress)
     failures = []
     store.journal.open()
     try:
@@ -158,6 +178,7 @@ def _run_todo(store, todo, done, n_rows, scheduler, workers, progress):
     finally:
         store.journal.close()
         if bar is not None:
+            bar.stop_ticker()
             bar.close()
     return failures
 

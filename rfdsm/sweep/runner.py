@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import multiprocessing
 import os
 import re
@@ -25,7 +26,8 @@ from concurrent.futures.process import BrokenProcessPool
 from ..evaluators import get_evaluator
 
 __all__ = ["execute", "run_serial", "run_processes", "run_dask", "available_cpus",
-           "BackendError", "check_scheduler_address"]
+           "BackendError", "check_scheduler_address", "task_work", "gemm_rate",
+           "estimate_seconds"]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -152,6 +154,127 @@ def run_processes(tasks, workers: int):
                         pending.add(pool.submit(execute, nxt))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- work estimates ------------------------------------------------------------------------
+# A task's work is a count of floating-point operations of its dominant dense products, in
+# GEMM-equivalents (an eigendecomposition or a Hermite-moment quadrature counted at the flops
+# that run as fast as a GEMM).  The progress bar of a sweep advances by each finished task's
+# work, so that a cheap theory curve and a long simulation move it by what they cost rather
+# than by their rows; --dry-run divides the total by a measured GEMM rate.  The constants are
+# rough (a factor of 2 either way): they rank tasks, they do not time them.
+
+#: Target of the Mehler series' tail (``rfdsm.simulate.mehler.SERIES_TOL``) and its order cap.
+_SERIES_TOL, _SERIES_CAP = 1e-13, 60
+
+
+def _series_passes(p: int, d: int) -> float:
+    """GEMM passes of the noise average (m = inf): one p x c x p product per Hermite order.
+    The order cap follows the largest feature correlation, about ``sqrt(4 ln p / d)`` for
+    ``p`` Gaussian rows; the adaptive order actually summed is about half of it (measured
+    for tanh at d = 60-200)."""
+    rho = min(0.95, math.sqrt(4.0 * math.log(max(p, 2)) / d))
+    order = min(_SERIES_CAP, math.log(_SERIES_TOL) / math.log(rho))
+    return max(1.0, order / 2.0)
+
+
+#: ``eigh`` of a p x p matrix (vectors) as GEMM-equivalent flops per p^3.
+EIGH_FLOPS = 12.0
+#: Cholesky factor and solve of a p x p system, per p^3.
+CHOLESKY_FLOPS = 1.0
+#: One theory point (fixed-point equations and quadratures, independent of d), as the flops
+#: a GEMM runs in the 0.02-0.05 s such a point takes on 2 cores.
+THEORY_POINT_FLOPS = 1e9
+#: Activation evaluations count as this many flops each (tanh, erf: a transcendental call).
+ACTIVATION_FLOPS = 20.0
+#: The diagnostics: the first needs the noise-averaged moments of the training points (a
+#: Mehler series beside the fit's own moments), measured at about two noise averages at
+#: d = 32; the others reuse them.
+METRIC_FLOPS = (2.0, 0.1)
+#: Per task: drawing W and the data, Python and process overheads (~0.02 s).
+TASK_FLOPS = 3e8
+
+
+def _fit_flops(setting, d: int, n_tau: int = 1, n_metrics: int = 0) -> float:
+    """Estimated flops of one fit of ``setting`` at dimension ``d`` (one seed): the training
+    moments, the solve (one ``eigh`` for a finite ``tau`` or ``lam = 0``, else a Cholesky
+    solve), the population moments and the errors at ``n_tau`` training times."""
+    n, p = setting.sizes(d)
+    passes = _series_passes(p, d)
+    if setting.m == math.inf:
+        moments = 2.0 * passes * n * p * p
+    else:
+        big_n = n * float(setting.m)
+        moments = big_n * p * p + 4.0 * big_n * d * p + ACTIVATION_FLOPS * big_n * p
+    spectral = n_tau > 1 or setting.tau != math.inf or setting.lam == 0
+    solve = (EIGH_FLOPS if spectral else CHOLESKY_FLOPS) * p ** 3
+    population = 2.0 * passes * p * p + 2.0 * p * p * d
+    per_tau = 4.0 * p * p * d
+    first, more = METRIC_FLOPS
+    extra = (first + more * (n_metrics - 1)) * 2.0 * passes * n * p * p if n_metrics else 0.0
+    return TASK_FLOPS + moments + solve + population + n_tau * per_tau + extra
+
+
+def task_work(task: dict) -> float:
+    """Estimated work of a sweep task (flops, GEMM-equivalent; > 0): what its progress bar
+    advances by when it finishes (see the comment above :func:`_series_passes`).  A task this
+    model does not know (another evaluator's format) counts as a theory point per row: a
+    progress bar must never stop a sweep."""
+    try:
+        return _task_work(task)
+    except Exception:  # noqa: BLE001 - an estimate only; the task itself reports its errors
+        return THEORY_POINT_FLOPS * max(1, int(task.get("rows", 1) or 1))
+
+
+def _task_work(task: dict) -> float:
+    from ..evaluators.base import as_setting
+
+    kind = task.get("kind")
+    settings = [as_setting(s) for s in (task.get("settings") or [task["setting"]])]
+    if kind == "theory" or "d" not in task:
+        return THEORY_POINT_FLOPS * len(settings)
+    d = int(task["d"])
+    # the errors every fit gives are in the fit's cost; metrics asked for on top add theirs
+    n_metrics = sum(not getattr(m, "default", False) for m in task.get("metrics") or ())
+    fit = _fit_flops(settings[0], d, len(settings), n_metrics)
+    sampling = task.get("sampling")
+    if sampling is None:
+        return fit
+    n, p = settings[0].sizes(d)
+    times = sampling.get("times", 1)
+    n_times = times if isinstance(times, int) else len(times)
+    walkers = float(sampling.get("n_samples", 1000))
+    # one fit per sampling time (the same draws), the reverse process (two products with W
+    # per step and point) and the nearest training points of every generated point
+    return (fit + n_times * _fit_flops(settings[0], d)
+            + 4.0 * sampling.get("steps", 200) * walkers * p * d + 2.0 * walkers * n * d)
+
+
+def gemm_rate(size: int = 1024, repeats: int = 5) -> float:
+    """Flops per second of a ``size x size`` float64 matrix product on this machine (the best
+    of ``repeats``, after one warm-up): the unit a work estimate is converted to time with."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((size, size)), rng.standard_normal((size, size))
+    a @ b
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * size ** 3 / max(best, 1e-9)
+
+
+def estimate_seconds(tasks, workers: int, rate: float) -> float:
+    """Estimated wall time of ``tasks`` on ``workers`` processes that share the cores of one
+    machine whose all-core GEMM rate is ``rate``: the total work at that rate, but no less
+    than the longest task on its share of the cores."""
+    works = [task_work(t) for t in tasks]
+    if not works:
+        return 0.0
+    workers = max(1, min(workers, len(works)))
+    return max(sum(works) / rate, max(works) * workers / rate)
 
 
 #: Seconds to wait for a scheduler to answer; a scheduler that is up answers in milliseconds.
