@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core import diffusion
 from ..core import params
 from ..core.status import Outcome
 
@@ -332,7 +333,7 @@ def timescale_table(df, *, gen_drop: float = GEN_DROP, mem_gap: float = MEM_GAP,
         per = []
         for _, cur in groups:
             cur = cur.sort_values("tau")
-            h = 1.0 - math.exp(-2.0 * float(cur["t"].iloc[0]))
+            h = diffusion.h(float(cur["t"].iloc[0]))
             per.append(curve_timescales(cur["tau"], cur["train"], cur["test"], cur["score"],
                                         h=h, gen_drop=gen_drop, mem_gap=mem_gap,
                                         mem_frac=mem_frac,

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..core import diffusion
 from . import _layout as lay
 from ._table import SETTING_COLUMNS, bayes_level, check_table, normalise, with_defaults
 from .style import AXIS_LABEL, BAYES_STYLE, DIAG_STYLE, TEX, fmt_value, m_colours, m_label
@@ -176,7 +177,7 @@ def plateau_vs_t(psi_n: float, ms, ts, activation: str = "tanh"):
         for ax, (q, v) in zip(axes, series.items()):
             ax.plot(ts, v, color=colours[m], lw=1.6, label=m_label(m) if q == "test" else None,
                     gid=f"plateau:{q}:m={fmt_value('m', m)}")
-    axes[0].plot(ts, np.exp(-2 * ts), label=BAYES_LABEL, **BAYES_STYLE)
+    axes[0].plot(ts, diffusion.a2_h(ts)[0], label=BAYES_LABEL, **BAYES_STYLE)
     for ax, q in zip(axes, ("test", "test_emp", "bias2", "variance")):
         ax.set_xscale("log")
         ax.set_yscale("log" if q in ("bias2", "variance") else "linear")
@@ -212,7 +213,7 @@ def scaling_collapse(pairs, t: float = 0.1, lam: float = 1e-3, psi_p=None,
         axes[1].plot(sub["psi_p"] / (psi_n * m), sub["test"], color=colours[(psi_n, m)])
     for ax, xl in zip(axes, (r"$p/n = \psi_p/\psi_n$", r"$p/(nm) = \psi_p/(m\psi_n)$")):
         ax.axvline(1.0, **DIAG_STYLE)
-        ax.axhline(math.exp(-2 * t), label=BAYES_LABEL if ax is axes[0] else None,
+        ax.axhline(diffusion.a2_h(t)[0], label=BAYES_LABEL if ax is axes[0] else None,
                    **BAYES_STYLE)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -259,7 +260,7 @@ def optimal_envelope(psi_n: float, m, psi_ps, t: float = 0.1, lams=(0.0, 1e-3),
         ax.set_xlabel(AXIS_LABEL["psi_p"])
         ax.grid(True, alpha=0.25)
     axes[0].set_yscale("log")
-    axes[0].axhline(math.exp(-2 * t), label=BAYES_LABEL, **BAYES_STYLE)
+    axes[0].axhline(diffusion.a2_h(t)[0], label=BAYES_LABEL, **BAYES_STYLE)
     axes[0].set_ylabel("test error")
     axes[1].set_yscale("log")
     axes[1].set_ylabel(r"$\lambda^*$")

@@ -15,6 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..core import diffusion
 from . import _layout as lay
 from ._table import aggregate, drop_unconverged, first_present, pick_d, series
 from .style import AXIS_LABEL, BAYES_STYLE, ERROR_LABEL, TEX, fmt_value, palette, plain_log_ticks
@@ -176,7 +177,7 @@ def _tau_panel(ax, sub, drawn, x, e, key, colours, marks):
     if not marks:
         ax.axvline(1.0, color="0.4", ls=":", lw=1.0)
     if e != "score":
-        ax.axhline(math.exp(-2.0 * float(sub["t"].iloc[0])), **BAYES_STYLE)
+        ax.axhline(diffusion.a2_h(float(sub["t"].iloc[0]))[0], **BAYES_STYLE)
 
 
 def _tau_legend(fig, key, colours, shown, rescale, width):
@@ -307,7 +308,7 @@ def gap_heatmap(df: pd.DataFrame, taus=(1e3, 1e4), *, evaluator=None, d=None):
         sub = agg[np.isclose(agg["tau"], float(tau), rtol=1e-9)]
         if not len(sub) or sub["t"].nunique() != 1:
             raise ValueError(f"gap_heatmap: the table needs rows at tau = {tau:g} for one t")
-        h = 1.0 - math.exp(-2.0 * float(sub["t"].iloc[0]))
+        h = diffusion.h(float(sub["t"].iloc[0]))
         z = sub.assign(g=(sub["test"] - sub["train"]) / h).pivot_table(
             index="psi_n", columns="psi_p", values="g", aggfunc="mean")
         zz = np.clip(z.to_numpy(), 1e-3, None)
@@ -354,7 +355,7 @@ def early_stopping_plot(df: pd.DataFrame, x: str = "psi_p", *, ridge: bool = Tru
                          "value of each (filter the table first)")
     fig = Figure(figsize=(6.6, 4.2), layout="constrained")
     ax = fig.subplots()
-    a2 = np.exp(-2.0 * tab["t"].to_numpy(dtype=float))
+    a2 = diffusion.a2_h(tab["t"].to_numpy(dtype=float))[0]
     tab = tab.assign(a2=a2)
     cols = (("test_star", r"early stopping $\tau^*$", "C0"),
             ("test_inf", r"$\tau = \infty$, same $\lambda$", "C3"))
