@@ -26,8 +26,9 @@ from .options import DEFAULTS, KINDS, check_options
 __all__ = ["sample", "KINDS", "DEFAULTS", "SampleResult"]
 
 #: Spawn keys of the seed's streams beyond those of the fit's draw (``W``, data, noise, Monte
-#: Carlo: keys 0-3, ``rfdsm.simulate.fit.draw``): sampler, bootstrap, Frechet floor, score MC.
-_STREAMS = {"sampler": 4, "bootstrap": 5, "floor": 6, "score_mc": 7}
+#: Carlo: keys 0-3, ``rfdsm.simulate.fit.draw``): sampler, bootstrap, Frechet floor, score MC,
+#: and the half steps of step doubling (what the full steps' noise leaves free).
+_STREAMS = {"sampler": 4, "bootstrap": 5, "floor": 6, "score_mc": 7, "refine": 8}
 #: Fresh points per grid time of the empirical score's Monte Carlo score error.
 SCORE_MC = 512
 #: Exact draws behind the Frechet floor.

@@ -7,8 +7,9 @@
 * :func:`frechet` the squared 2-Wasserstein distance per dimension between the Gaussian fit of
   the generated points and the target Gaussian, :func:`frechet_floor` its value for exact
   samples of the same size (the sampling bias);
-* :func:`prior_kl` and :func:`kl_bound`: the Girsanov bound on the KL divergence per
-  dimension from the score errors integrated over the sampler's time steps.
+* :func:`prior_kl` and :func:`kl_score_integral`: the prior term and the score errors summed
+  over the sampler's time steps, the score-error part of the Girsanov KL of the continuous
+  reverse process (not a bound on the sampler's KL: ``docs/sampling.md``, Sec. 3).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import math
 import numpy as np
 
 __all__ = ["nn_ratios", "memorised_fraction", "bootstrap_interval", "frechet",
-           "frechet_floor", "prior_kl", "kl_bound", "score_error_mc"]
+           "frechet_floor", "prior_kl", "kl_score_integral", "kl_bound", "score_error_mc"]
 
 _BLOCK = 2048
 
@@ -70,18 +71,22 @@ def _sym_sqrt(S: np.ndarray) -> np.ndarray:
     return (Q * np.sqrt(np.maximum(lam, 0.0))) @ Q.T
 
 
-def frechet(samples: np.ndarray, cov=None) -> float:
-    """``W_2^2(N(m, C), N(0, Sigma)) / d`` with ``m``, ``C`` the mean and covariance
+def frechet(samples: np.ndarray, cov=None, mean=None) -> float:
+    """``W_2^2(N(m, C), N(mu, Sigma)) / d`` with ``m``, ``C`` the mean and covariance
     (``ddof = 1``) of the rows of ``samples``:
 
-        (1/d) [ |m|^2 + tr C + tr Sigma - 2 tr (Sigma^{1/2} C Sigma^{1/2})^{1/2} ],
+        (1/d) [ |m - mu|^2 + tr C + tr Sigma - 2 tr (Sigma^{1/2} C Sigma^{1/2})^{1/2} ],
 
     the square roots through symmetric eigendecompositions (``cov`` None: ``Sigma = I``,
-    where the trace term is ``sum_i sqrt(lambda_i(C))``)."""
+    where the trace term is ``sum_i sqrt(lambda_i(C))``; ``mean`` None: ``mu = 0``)."""
     N, d = samples.shape
+    if not np.all(np.isfinite(samples)):
+        return math.inf  # a sampler that diverged: no Gaussian fit to compare
     m = samples.mean(axis=0)
     Xc = samples - m
     C = (Xc.T @ Xc) / (N - 1)
+    if mean is not None:
+        m = m - np.asarray(mean, dtype=float)
     if cov is None:
         root = np.sqrt(np.maximum(np.linalg.eigvalsh(C), 0.0)).sum()
         tr_sigma = float(d)
@@ -93,41 +98,57 @@ def frechet(samples: np.ndarray, cov=None) -> float:
 
 
 def frechet_floor(N: int, d: int, cov, rng: np.random.Generator,
-                  reps: int = 20) -> tuple[float, float]:
+                  reps: int = 20, mean=None) -> tuple[float, float]:
     """Mean and standard deviation of :func:`frechet` over ``reps`` sets of ``N`` exact draws
-    of ``N(0, Sigma)``: the value a perfect sampler shows.  For ``Sigma = I`` and ``d << N`` it
+    of ``N(mu, Sigma)``: the value a perfect sampler shows (it does not depend on ``mu``).  For ``Sigma = I`` and ``d << N`` it
     is about ``1/N + d/(4N)`` (the mean's ``|m|^2/d`` and the Marchenko-Pastur spread of the
     sample covariance's eigenvalues, ``E sqrt(lambda) ~ 1 - d/(8N)``)."""
     R = None if cov is None else _sym_sqrt(cov)
     vals = []
     for _ in range(reps):
         z = rng.standard_normal((N, d))
-        vals.append(frechet(z if R is None else z @ R, cov))
+        z = z if R is None else z @ R
+        vals.append(frechet(z if mean is None else z + mean, cov, mean))
     vals = np.array(vals)
     return float(vals.mean()), float(vals.std(ddof=1)) if reps > 1 else 0.0
 
 
-def prior_kl(T: float, d: int, cov=None) -> float:
-    """``KL(p_T || N(0, I)) / d`` for Gaussian data: ``p_T = N(0, a_T^2 Sigma + h_T I)``, so
-    ``(1/2d) sum_i (l_i - 1 - log l_i)`` over its eigenvalues ``l_i`` (0 for ``Sigma = I``)."""
-    if cov is None:
-        return 0.0
+def prior_kl(T: float, d: int, cov=None, mean=None) -> float:
+    """``KL(p_T || N(0, I)) / d`` for Gaussian data: ``p_T = N(a_T mu, a_T^2 Sigma + h_T I)``,
+    so ``(1/2d) [sum_i (l_i - 1 - log l_i) + a_T^2 |mu|^2]`` over its eigenvalues ``l_i`` (0 for
+    ``Sigma = I``, ``mu = 0``)."""
     a2 = math.exp(-2.0 * T)
+    shift = 0.0 if mean is None else 0.5 * a2 * float(np.dot(mean, mean)) / d
+    if cov is None:
+        return shift
     lam = a2 * np.linalg.eigvalsh(cov) - math.expm1(-2.0 * T)
-    return float(0.5 * np.sum(lam - 1.0 - np.log(lam)) / d)
+    return float(0.5 * np.sum(lam - 1.0 - np.log(lam)) / d) + shift
 
 
-def kl_bound(errors, taus: np.ndarray, idx: np.ndarray, prior: float = 0.0) -> float:
-    """``KL / d <= KL(p_T || N(0, I))/d + sum_j (t_j - t_{j+1}) e_{k(j)}``: the Girsanov bound
-    for the continuous reverse SDE driven by the score of step ``j``'s grid time ``k(j)`` on
-    ``[t_{j+1}, t_j]``, with ``e_k = (1/d) E|s_k - s*|^2`` (``docs/sampling.md``, eq. (S5)).
-    None when the errors are not available (or not finite)."""
+def kl_score_integral(errors, taus: np.ndarray, idx: np.ndarray,
+                      prior: float = 0.0) -> float | None:
+    """``KL(p_T || N(0, I))/d + sum_j (t_j - t_{j+1}) e_{k(j)}``, ``e_k = (1/d) E|s_k - s*|^2``
+    at grid time ``t_k`` (``docs/sampling.md``, eq. (S6)): the Girsanov KL of the continuous
+    reverse SDE whose drift uses ``s_{k(j)}`` on ``[t_{j+1}, t_j]``, with the error of step
+    ``j`` read at its grid time instead of along the step.  It leaves out the sampler's
+    discretisation and, off isotropic data, the change of ``s*`` and ``p_t`` between a step's
+    times and its grid time, so it is not a bound on the KL of the generated law.  None when
+    the errors are not available (or not finite)."""
     if errors is None:
         return None
     e = np.asarray(errors, dtype=float)[idx]
     if not np.all(np.isfinite(e)):
         return None
     return float(prior + np.sum((taus[:-1] - taus[1:]) * e))
+
+
+def kl_bound(errors, taus, idx, prior=0.0):
+    """Deprecated name of :func:`kl_score_integral` (it is not a bound)."""
+    import warnings
+
+    warnings.warn("rfdsm.sample.measures.kl_bound is kl_score_integral: the score-error "
+                  "integral, not a bound on the sampler's KL", DeprecationWarning, stacklevel=2)
+    return kl_score_integral(errors, taus, idx, prior)
 
 
 def score_error_mc(score, k: int, t: float, data_model, d: int, n_mc: int,
