@@ -29,8 +29,10 @@ __all__ = ["sample", "KINDS", "DEFAULTS", "SampleResult", "check_size", "estimat
 
 #: Spawn keys of the seed's streams beyond those of the fit's draw (``W``, data, noise, Monte
 #: Carlo: keys 0-3, ``rfdsm.simulate.fit.draw``): sampler, bootstrap, Frechet floor, score MC,
-#: and the half steps of step doubling (what the full steps' noise leaves free).
-_STREAMS = {"sampler": 4, "bootstrap": 5, "floor": 6, "score_mc": 7, "refine": 8}
+#: the half steps of step doubling (what the full steps' noise leaves free), the Monte Carlo
+#: KL bound.
+_STREAMS = {"sampler": 4, "bootstrap": 5, "floor": 6, "score_mc": 7, "refine": 8,
+            "kl_mc": 9}
 #: Fresh points per grid time of the empirical score's Monte Carlo score error.
 SCORE_MC = 512
 #: Exact draws behind the Frechet floor.
@@ -140,8 +142,9 @@ def estimate(setting, d, opts) -> dict:
     else:
         nbytes += 8.0 * K * float(d) * d
         per_eval = N * 2.0 * float(d) * d
-    flops += 3.0 * S * per_eval
-    seconds = flops / RATE + 3.0 * S * STEP_OVERHEAD + 5e-8 * B
+    # the full and the half steps, and the KL bound's Monte Carlo (256 rows per step)
+    flops += (3.0 + 256.0 / N) * S * per_eval
+    seconds = flops / RATE + 4.0 * S * STEP_OVERHEAD + 5e-8 * B
     if kind == "rf" and opts["theory"]:
         seconds += K * THEORY_PER_TIME
     return {"bytes": nbytes, "seconds": seconds}

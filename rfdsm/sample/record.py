@@ -16,10 +16,11 @@ __all__ = ["SampleResult", "ROW_COLUMNS"]
 #: The columns a sampling run adds to a row of the result table (``rfdsm.sweep``).
 ROW_COLUMNS = ("n_samples", "f_mem", "f_mem_lo", "f_mem_hi", "frechet", "frechet_floor",
                "frechet_floor_sd", "frechet_disc_error", "f_mem_disc_error",
-               "kl_score_integral", "kl_score_integral_theory", "kl_bound", "kl_bound_theory")
+               "kl_score_integral", "kl_score_integral_theory", "kl_bound", "kl_bound_se",
+               "kl_bound_theory")
 
 #: Deprecated names, kept as aliases: the quantity is not a bound (``docs/sampling.md``).
-_ALIASES = {"kl_bound": "kl_score_integral", "kl_bound_theory": "kl_score_integral_theory"}
+_ALIASES = {"kl_bound_theory": "kl_score_integral_theory"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +40,9 @@ class SampleResult:
     empirical score), ``kl_score_integral_theory`` the same from ``rfdsm.theory``'s score
     error at each grid time (RF only; None where the theory has no equations): the
     score-error part of the Girsanov KL, not a bound on the KL of the generated law
-    (``kl_bound``, ``kl_bound_theory``: deprecated names).  ``score_errors`` and
+    (``kl_bound_theory``: its deprecated name).  ``kl_bound`` (+- ``kl_bound_se``): the
+    Girsanov upper bound on ``KL(p_{t_min} || q_{t_min}) / d``, discretisation and grid times
+    included, by Monte Carlo (None off Gaussian laws, which give no true score).  ``score_errors`` and
     ``score_errors_theory``: the per-time errors ``1/d E|s - s*|^2`` on the grid ``times``.
     ``status`` (``rfdsm.core.status``): ``not_converged`` when the discretisation error is
     not small or the theory did not converge, with ``message`` saying which.
@@ -69,6 +72,8 @@ class SampleResult:
     frechet_floor_sd: float = math.nan
     kl_score_integral: float | None = None
     kl_score_integral_theory: float | None = None
+    kl_bound: float | None = None
+    kl_bound_se: float | None = None
     prior_kl: float = 0.0
     score_errors: tuple | None = None
     score_errors_theory: tuple | None = None
@@ -83,7 +88,8 @@ class SampleResult:
             import warnings
 
             warnings.warn(f"SampleResult.{name} is {_ALIASES[name]}: the score-error integral, "
-                          "not a bound on the KL of the generated law", DeprecationWarning,
+                          "not a bound on the KL of the generated law (that is kl_bound)",
+                          DeprecationWarning,
                           stacklevel=2)
             return getattr(self, _ALIASES[name])
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -132,7 +138,7 @@ class SampleResult:
                "discretisation_error": self.discretisation_error,
                "kl_score_integral": self.kl_score_integral,
                "kl_score_integral_theory": self.kl_score_integral_theory,
-               "kl_bound": self.kl_score_integral,
+               "kl_bound": self.kl_bound, "kl_bound_se": self.kl_bound_se,
                "kl_bound_theory": self.kl_score_integral_theory,
                "prior_kl": self.prior_kl, "converged": self.converged,
                "status": self.status, "message": self.message,
@@ -158,7 +164,8 @@ class SampleResult:
                 "frechet_disc_error": err.get("frechet", math.nan),
                 "f_mem_disc_error": err.get("f_mem", math.nan),
                 "kl_score_integral": kl, "kl_score_integral_theory": kl_th,
-                "kl_bound": kl, "kl_bound_theory": kl_th}
+                "kl_bound": _nan(self.kl_bound), "kl_bound_se": _nan(self.kl_bound_se),
+                "kl_bound_theory": kl_th}
 
 
 def _nan(x):

@@ -18,6 +18,9 @@ __all__ = ["run", "build_scores", "theory_errors", "WEAK_ORDER", "DISC_RTOL"]
 WEAK_ORDER = 1
 #: A discretisation error below this fraction of the measure's value counts as small.
 DISC_RTOL = 0.1
+#: Fresh points per step of the KL bound's Monte Carlo term
+#: (:func:`rfdsm.sample.measures.kl_bound_mc`).
+KL_MC = 256
 
 
 def _stream(seed, name):
@@ -136,6 +139,21 @@ def _judge(meas, err, steps) -> str:
             + f"; use more than {steps} steps")
 
 
+def _kl_bound(sc, setting, d, seed, opts, taus, idx, prior) -> dict:
+    """The KL bound of the reverse SDE on Gaussian data (None otherwise: the ODE's kernel is
+    deterministic, and a non-Gaussian law gives no closed-form reverse kernel)."""
+    from ..data.base import GaussianLaw
+
+    try:
+        law = setting.data_model.law()
+    except (AttributeError, NotImplementedError):
+        law = None
+    if opts["method"] != "sde" or not isinstance(law, GaussianLaw):
+        return {"kl_bound": None, "kl_bound_se": None}
+    B, se = measures.kl_bound_mc(sc, taus, idx, law, d, KL_MC, _stream(seed, "kl_mc"), prior)
+    return {"kl_bound": B, "kl_bound_se": se}
+
+
 def _theory(setting, opts, grid, taus, idx, prior) -> dict:
     """The theory's score errors on the grid and their integral (RF runs that ask for it)."""
     if opts["score"] != "rf" or not opts["theory"]:
@@ -184,6 +202,8 @@ def run(setting, d: int, seed: int, opts: dict, block_bytes=None, chunk=None) ->
     t2 = time.perf_counter()
     meas = _measures(x, X, sc, setting, d, seed, opts, cov, mean, taus, idx)
     disc = _discretisation(xf, X, meas, opts, cov, mean)
+    with threadpool_limits(1, user_api="blas"):
+        meas.update(_kl_bound(sc, setting, d, seed, opts, taus, idx, meas["prior_kl"]))
     t3 = time.perf_counter()
     th, note = _theory(setting, opts, grid, taus, idx, meas["prior_kl"])
     t4 = time.perf_counter()
