@@ -173,15 +173,20 @@ _FLAGS = {"steps": "--steps", "times": "--times", "n_samples": "--n-samples",
           "n_bootstrap": "--bootstrap"}
 
 
+def available_bytes() -> float:
+    """This machine's physical memory (inf where the system does not say)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return math.inf
+
+
 def check_size(setting: Setting, d: int, opts: dict) -> None:
     """Refuse, before any work, a run this machine cannot hold (more than 90 % of its memory)
     or that would take longer than :data:`MAX_SECONDS` (:func:`estimate`): a one-line
     ValueError naming the option to reduce."""
     est = estimate(setting, d, opts)
-    try:
-        have = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        have = math.inf
+    have = available_bytes()
     for key, over in (("bytes", est["bytes"] > 0.9 * have),
                       ("seconds", est["seconds"] > MAX_SECONDS)):
         if not over:
