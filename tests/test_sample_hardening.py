@@ -4,7 +4,6 @@ with a mean, and sizes refused before any work."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
