@@ -107,6 +107,9 @@ def _print(res) -> None:
     err = res.discretisation_error or {}
     print(f"  discretisation error (step doubling): frechet {_fmt(err.get('frechet'))}   "
           f"f_mem {_fmt(err.get('f_mem'))}")
+    se = "" if res.kl_bound_se is None else f" +- {res.kl_bound_se:.2g}"
+    print(f"  kl_bound  {_fmt(res.kl_bound)}{se}   (per dimension, upper bound on the KL of the "
+          "generated law)")
     print(f"  kl_score_integral  {_fmt(res.kl_score_integral)}   theory "
           f"{_fmt(res.kl_score_integral_theory)}   (per dimension; score errors only, not a "
           "bound)")

@@ -5,8 +5,9 @@ fits one RF score per time of a grid (the same ``W`` and training set at every t
 the reverse-time sampler of ``docs/sampling.md`` from ``N(0, I)`` at ``T`` down to ``t_min``
 and returns a :class:`~rfdsm.sample.record.SampleResult`: the generated points, the
 memorised fraction ``f_mem`` with its bootstrap interval, the nearest-neighbour ratios, the
-Frechet distance to the target law and the Girsanov KL bound from the score errors (simulated
-and, for the RF score, from :func:`rfdsm.theory`).
+Frechet distance to the target law with the step-doubling estimate of its discretisation
+error, an upper bound on the KL of the generated law, and the score-error integral of that KL
+(simulated and, for the RF score, from :func:`rfdsm.theory`).
 
 Light at import (NumPy only): the fits, the sampler and the theory load when a run starts.
 ``rfdsm.sample`` is this module, and calling it calls :func:`sample`.
@@ -70,7 +71,9 @@ def sample(setting: Setting, d: int, n_samples: int = DEFAULTS["n_samples"], see
     score : ``"rf"`` (the fitted RF scores), ``"true"`` (``-(a^2 Sigma + h I)^{-1} y``) or
         ``"empirical"`` (the exact score of the noised training set).
     method : ``"sde"`` (reverse SDE) or ``"ode"`` (probability flow), exponential integrator.
-    t_min, T : end and start of the reverse process, ``0 < t_min < T``.
+    t_min, T : end and start of the reverse process, ``0 < t_min < T``; beyond the time where
+        ``p_T`` is ``N(0, I)`` to double precision (18.4 for unit scales) the sampler starts
+        there (``diagnostics["T_start"]``).
     steps : integrator steps, on the ``schedule`` ``"log"`` (geometric) or ``"linear"``.
     times : the score grid: an integer ``K`` (log-spaced from ``t_min`` to ``T``) or an
         increasing sequence in ``[t_min, T]``; a step uses the grid time nearest its start
@@ -79,6 +82,10 @@ def sample(setting: Setting, d: int, n_samples: int = DEFAULTS["n_samples"], see
     n_bootstrap : resamplings behind the 95 % interval of ``f_mem``.
     theory : also integrate :func:`rfdsm.theory`'s score error over the grid (RF only).
     block_bytes, chunk : as for :func:`rfdsm.simulate` (memory of the streamed fits).
+
+    Sizes are checked first (:func:`check_size`).  The result's ``status`` is
+    ``not_converged`` when the step-doubling estimate of the discretisation error is not small
+    (or the theory did not converge), its ``message`` saying which.
     """
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")

@@ -103,9 +103,10 @@ def frechet(samples: np.ndarray, cov=None, mean=None) -> float:
 def frechet_floor(N: int, d: int, cov, rng: np.random.Generator,
                   reps: int = 20, mean=None) -> tuple[float, float]:
     """Mean and standard deviation of :func:`frechet` over ``reps`` sets of ``N`` exact draws
-    of ``N(mu, Sigma)``: the value a perfect sampler shows (it does not depend on ``mu``).  For ``Sigma = I`` and ``d << N`` it
-    is about ``1/N + d/(4N)`` (the mean's ``|m|^2/d`` and the Marchenko-Pastur spread of the
-    sample covariance's eigenvalues, ``E sqrt(lambda) ~ 1 - d/(8N)``)."""
+    of ``N(mu, Sigma)``: the value a perfect sampler shows (it does not depend on ``mu``).
+    For ``Sigma = I`` and ``d << N`` it is about ``1/N + d/(4N)`` (the mean's ``|m|^2/d`` and
+    the Marchenko-Pastur spread of the sample covariance's eigenvalues,
+    ``E sqrt(lambda) ~ 1 - d/(8N)``)."""
     R = None if cov is None else _sym_sqrt(cov)
     vals = []
     for _ in range(reps):

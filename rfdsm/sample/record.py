@@ -41,8 +41,9 @@ class SampleResult:
     error at each grid time (RF only; None where the theory has no equations): the
     score-error part of the Girsanov KL, not a bound on the KL of the generated law
     (``kl_bound_theory``: its deprecated name).  ``kl_bound`` (+- ``kl_bound_se``): the
-    Girsanov upper bound on ``KL(p_{t_min} || q_{t_min}) / d``, discretisation and grid times
-    included, by Monte Carlo (None off Gaussian laws, which give no true score).  ``score_errors`` and
+    upper bound on ``KL(p_{t_min} || q_{t_min}) / d`` from the chain rule over the steps,
+    discretisation and grid times included, with one Monte Carlo term (None for the ODE and
+    off Gaussian laws).  ``score_errors`` and
     ``score_errors_theory``: the per-time errors ``1/d E|s - s*|^2`` on the grid ``times``.
     ``status`` (``rfdsm.core.status``): ``not_converged`` when the discretisation error is
     not small or the theory did not converge, with ``message`` saying which.
