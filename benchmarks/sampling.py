@@ -90,7 +90,8 @@ def main(argv=None) -> int:
               f"(x {steps} = {steps * step:.1f} s)", "",
               f"result: f_mem = {res.f_mem:.3f} {list(res.f_mem_ci)}, frechet = "
               f"{res.frechet:.4g} (floor {res.frechet_floor:.4g}), kl_bound = "
-              f"{res.kl_bound:.4g}, theory {res.kl_bound_theory:.4g}"]
+              f"{res.kl_bound:.4g}, score-error integral {res.kl_score_integral:.4g}, "
+              f"theory {res.kl_score_integral_theory:.4g}"]
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -1,5 +1,6 @@
 """``rfdsm sample``: generate points with the fitted RF score (or a reference score) and print
-whether they generalise: ``f_mem`` with its interval, the Frechet distance, the KL bound."""
+whether they generalise: ``f_mem`` with its interval, the Frechet distance with the estimate of
+its discretisation error, the score-error integral of the KL."""
 
 from __future__ import annotations
 
@@ -54,8 +55,10 @@ def configure_parser(p) -> None:
     g.add_argument("--figures", metavar="DIR", default=None,
                    help="also draw the ratio histogram and a 2-D projection into DIR")
     g.add_argument("--json", action="store_true", help="print a JSON object")
-    p.epilog = ("exit status: 0 done; 1 the theory's score error did not converge at some "
-                "grid time (printed, not trustworthy); 2 bad argument")
+    p.epilog = ("exit status: 0 done; 1 not converged, the numbers printed but not "
+                "trustworthy: the step-doubling estimate of the discretisation error is not "
+                "small (use more --steps), or the theory's score error did not converge at "
+                "some grid time; 2 bad argument")
 
 
 def run_cli(args) -> int:
@@ -79,6 +82,10 @@ def run_cli(args) -> int:
         _print(res)
     if args.figures:
         _figures(res, args.figures)
+    if not res.converged:
+        import sys
+
+        print(f"rfdsm: warning: not converged: {res.message}", file=sys.stderr)
     return 0 if res.converged else 1
 
 
@@ -97,10 +104,17 @@ def _print(res) -> None:
           f"(ratio < {res.threshold:.4g})")
     print(f"  frechet   {res.frechet:.6g}   (exact samples of this size: "
           f"{res.frechet_floor:.4g} +- {res.frechet_floor_sd:.2g})")
-    print(f"  kl_bound  {_fmt(res.kl_bound)}   theory {_fmt(res.kl_bound_theory)}   (per "
-          "dimension, Girsanov)")
-    if res.theory_converged is False:
-        print(f"  NOT CONVERGED: the theory's score error ({res.diagnostics['theory']})")
+    err = res.discretisation_error or {}
+    print(f"  discretisation error (step doubling): frechet {_fmt(err.get('frechet'))}   "
+          f"f_mem {_fmt(err.get('f_mem'))}")
+    se = "" if res.kl_bound_se is None else f" +- {res.kl_bound_se:.2g}"
+    print(f"  kl_bound  {_fmt(res.kl_bound)}{se}   (per dimension, upper bound on the KL of the "
+          "generated law)")
+    print(f"  kl_score_integral  {_fmt(res.kl_score_integral)}   theory "
+          f"{_fmt(res.kl_score_integral_theory)}   (per dimension; score errors only, not a "
+          "bound)")
+    if not res.converged:
+        print(f"  NOT CONVERGED: {res.message}")
     print(f"  wall time {res.wall_time:.3g} s")
 
 

@@ -43,6 +43,9 @@ class Sample(Evaluator):
                 "seed": check_int(section.get("seed", 0), "sample.seed", 0), **opts}
 
     def check(self, settings, options):
+        from ..sample import check_size
+
+        sizing = check_options(**{k: options[k] for k in _SAMPLING})
         for s in settings:
             for d in options["d"]:
                 try:
@@ -53,6 +56,10 @@ class Sample(Evaluator):
                 if n < 2:
                     raise ValueError(f"sample.d = {d} with psi_n = {s.psi_n:g} gives n = {n}; "
                                      "the memorised fraction needs n >= 2 training points")
+                try:  # before any task runs, --dry-run included
+                    check_size(s, int(d), sizing)
+                except ValueError as exc:
+                    raise ValueError(f"sample: {exc}") from None
 
     count = Simulate.count  # one row per (point, d, seed), as a simulation
 

@@ -7,7 +7,8 @@ A *grid score* holds a grid ``t_1 < ... < t_K`` and evaluates ``s(y, t_k)`` on t
   and (finite ``m``) the noise samples of one seed, so that the fit at ``t_k`` is the fit of
   :func:`rfdsm.simulate.fit_score` for ``setting.replace(t=t_k)``; only what depends on ``t``
   (the training moments, the solve) is redone per time;
-* :class:`TrueScores`: ``s*(y, t) = -(a^2 Sigma + h I)^{-1} y`` (``-y`` for isotropic data);
+* :class:`TrueScores`: ``s*(y, t) = -(a^2 Sigma + h I)^{-1} (y - a mu)`` (``-y`` for isotropic
+  data);
 * :class:`EmpiricalScores`: the exact score of the noised empirical law
   ``(1/n) sum_nu N(a x_nu, h I)``, ``s(y) = (sum_nu w_nu a x_nu - y) / h`` with softmax weights
   computed with the maximum subtracted (logsumexp), so that no weight under- or overflows.
@@ -21,7 +22,7 @@ import time
 import numpy as np
 
 __all__ = ["GridScore", "RFScores", "TrueScores", "EmpiricalScores", "fit_rf_scores",
-           "target_covariance", "ROW_BLOCK"]
+           "target_covariance", "target_law", "ROW_BLOCK"]
 
 #: Rows of ``y`` per block when evaluating a score (bounds the ``rows x p`` feature block).
 ROW_BLOCK = 4096
@@ -31,16 +32,49 @@ def _a_h(t: float) -> tuple[float, float]:
     return math.exp(-t), -math.expm1(-2.0 * t)
 
 
+def target_law(data_model, d: int):
+    """``(mu, Sigma)`` of the data model at dimension ``d``: ``mu`` a vector or None for a
+    centred law, ``Sigma`` (d x d) or None for the identity.
+
+    A Gaussian law descriptor (``data_model.law()``, ``rfdsm.data.GaussianLaw``) gives both:
+    ``mean(d)`` and ``Sigma = O diag(v) O^T`` from ``eigenvalues(d)`` and ``orientation(d)``.
+    Otherwise the covariance comes from :func:`target_covariance` and the law is taken as
+    centred."""
+    from ..data.base import GaussianLaw
+
+    try:
+        law = data_model.law()
+    except (AttributeError, NotImplementedError):
+        law = None
+    if not isinstance(law, GaussianLaw):
+        return None, target_covariance(data_model, d)
+    mu = None if law.is_centred else np.asarray(law.mean(d), dtype=float)
+    if law.values == (1.0,):
+        return mu, None
+    lam = np.asarray(law.eigenvalues(d), dtype=float)
+    O = law.orientation(d)
+    return mu, (np.diag(lam) if O is None else (O * lam) @ O.T)
+
+
 def target_covariance(data_model, d: int):
     """``Sigma`` (d x d) of the data model, or None for the identity.
 
     A data model offers its covariance by a method ``covariance(d) -> (d x d) array``, or, for
     one whose ``Sigma`` is diagonal (``rfdsm.data.Spectrum``), ``eigenvalues(d)``; one that
-    offers neither (the isotropic model) is taken as ``Sigma = I``."""
+    offers neither is read through its law (:func:`target_law`), else taken as
+    ``Sigma = I``."""
     cov = getattr(data_model, "covariance", None)
     if cov is None:
         eig = getattr(data_model, "eigenvalues", None)
-        return None if eig is None else np.diag(np.asarray(eig(d), dtype=float))
+        if eig is None:
+            from ..data.base import GaussianLaw
+
+            try:
+                law = data_model.law()
+            except (AttributeError, NotImplementedError):
+                return None
+            return target_law(data_model, d)[1] if isinstance(law, GaussianLaw) else None
+        return np.diag(np.asarray(eig(d), dtype=float))
     S = np.asarray(cov(d), dtype=float)
     if S.shape != (d, d):
         raise ValueError(f"data model {data_model.name!r}: covariance({d}) has shape {S.shape}, "
@@ -89,14 +123,16 @@ class RFScores(GridScore):
 
 
 class TrueScores(GridScore):
-    """``s*(y, t_k) = -(a_k^2 Sigma + h_k I)^{-1} y``; ``cov`` None means ``Sigma = I``, where
-    ``a^2 + h = 1`` makes it ``-y`` at every time."""
+    """``s*(y, t_k) = -(a_k^2 Sigma + h_k I)^{-1} (y - a_k mu)``; ``cov`` None means
+    ``Sigma = I``, where ``a^2 + h = 1`` makes it ``-(y - a mu)`` at every time; ``mean``
+    None means ``mu = 0``."""
 
     kind = "true"
 
-    def __init__(self, times, cov=None):
+    def __init__(self, times, cov=None, mean=None):
         super().__init__(times, np.zeros(len(times)), {})
         self.mats = None
+        self.mean = None if mean is None else np.asarray(mean, dtype=float)
         if cov is not None:
             lam, Q = np.linalg.eigh(cov)
             self.mats = []
@@ -105,6 +141,8 @@ class TrueScores(GridScore):
                 self.mats.append((Q / (a * a * lam + h)) @ Q.T)
 
     def __call__(self, k, y):
+        if self.mean is not None:
+            y = y - _a_h(self.times[k])[0] * self.mean[None, :]
         return -y if self.mats is None else -(y @ self.mats[k])
 
 
