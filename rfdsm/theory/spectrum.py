@@ -40,10 +40,19 @@ def _check_setting(setting):
 
     if not isinstance(setting, Setting):
         raise ValueError(f"setting must be an rfdsm.Setting, got {type(setting).__name__}")
-    if setting.data != "isotropic":
-        raise ValueError("the spectrum has equations for isotropic data only "
-                         f"(got data {setting.data!r})")
+    # the law, not the model's name: psi_d < 1 keeps the name "isotropic" but restricts the
+    # law to a subspace, and a user model may state N(0, I) under any name
+    from ..data import GaussianLaw
+    from .routing import law_of
 
+    law = law_of(setting)
+    if not (isinstance(law, GaussianLaw) and law.is_isotropic):
+        model = setting.data_model
+        what = model.name if setting.psi_d == 1.0 else (
+            f"{setting.data} restricted to psi_d = {setting.psi_d:g}, i.e. {model.name}")
+        raise ValueError(f"the spectrum has equations for isotropic data x_0 ~ N(0, I) only, "
+                         f"not for the data model {what} ({law.describe()}); simulate its "
+                         "Gram instead (rfdsm.simulate.spectrum.gram_eigenvalues)")
 
 
 def stieltjes(setting, z, *, nodes: int = 800):
