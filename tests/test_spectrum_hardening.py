@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from rfdsm.core.setting import Setting
+from rfdsm import Setting
 from rfdsm.theory.common import ge_spectrum
 from rfdsm.theory.spectrum import spectrum
 
@@ -34,9 +34,6 @@ def test_subspace_data_is_refused_by_name_not_answered_with_the_isotropic_spectr
     assert out.stdout == ""
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "psi_d = 0.25" in lines[0], out.stderr
-
-
-def test_covariance_spectrum_is_refused_by_name():
     with pytest.raises(ValueError, match=r"spectrum\(0\.5:2,0\.5:1\)"):
         spectrum(Setting(psi_n=1, psi_p=0.5, m=1, data="spectrum(0.5:2,0.5:1)"))
 
