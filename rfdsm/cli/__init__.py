@@ -218,7 +218,7 @@ def _cmd_simulate(args) -> int:
     try:
         res = simulate(setting, d=args.d, seed=args.seed, n_seeds=args.seeds, mc_test=args.mc_test,
                        backend=args.backend, dtype=args.dtype, skip_failed=args.skip_failed,
-                       **_metrics_kwargs(args))
+                       progress=not args.quiet, **_metrics_kwargs(args))
     except ValueError as exc:  # e.g. --backend gpu without CuPy or a CUDA device
         raise UsageError(str(exc).replace("skip_failed=True (CLI: --skip-failed)",
                                           "--skip-failed")) from None
@@ -251,7 +251,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The full parser; with ``command``, the external subcommands other than ``command`` get
     only their name and help, so that their modules (pandas, matplotlib, ...) are not imported:
     ``rfdsm theory`` must start in about the time of ``import numpy, scipy.special``."""
-    from ..simulate import MC_TEST_MAX
+    from ..simulate import MC_TEST_MAX, SEEDS_MAX
 
     # the list of subcommands is built from the subcommands themselves, so it cannot drift
     names = ("simulate", "theory", *(name for name, _, _ in EXTERNAL))
@@ -267,7 +267,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_setting_arguments(p)
     p.add_argument("--d", type=positive_int, required=True, help="dimension")
     p.add_argument("--seed", type=nonneg_int, default=0, help="first seed")
-    p.add_argument("--seeds", type=positive_int, default=1, help="number of seeds")
+    p.add_argument("--seeds", type=int_between(1, SEEDS_MAX), default=1,
+                   help=f"number of seeds (at most {SEEDS_MAX})")
     p.add_argument("--mc-test", type=int_between(0, MC_TEST_MAX), default=0,
                    help="also estimate test/score errors by Monte Carlo on this many fresh "
                         f"samples per seed (at most {MC_TEST_MAX})")
@@ -280,6 +281,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="precision of the dense products (float32: faster, ~1e-7 relative)")
     _add_metrics_argument(p)
     p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (on stderr, for several seeds)")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("theory", help="asymptotic (d -> inf) errors of one setting",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 
 def configure_parser(p) -> None:
@@ -15,8 +16,25 @@ def configure_parser(p) -> None:
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the simulated K")
     p.add_argument("--json", action="store_true",
                    help="print a JSON object (with the density on its grid)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar (on stderr, while K is simulated with --d)")
     p.epilog = ("exit status: 0 converged; 1 not converged (printed, not trustworthy); "
                 "2 bad argument")
+
+
+def _simulated_moments(setting, args, bar):
+    """``tr K^k / p`` of the simulated ``K`` at ``args.d``; ``bar`` (or ``None``) moves on as
+    each stage begins."""
+    from ..simulate.spectrum import gram_eigenvalues, gram_moments
+
+    def stage(text):
+        if bar is not None:
+            bar.set_description_str(f"rfdsm spectrum: {text}", refresh=False)
+            bar.update(1)
+
+    ev = gram_eigenvalues(setting, args.d, args.seed, stage=stage)
+    stage("done")
+    return gram_moments(ev)
 
 
 def run_cli(args) -> int:
@@ -24,19 +42,31 @@ def run_cli(args) -> int:
     from ..theory import spectrum
 
     setting = setting_from_args(args)
-    try:
-        res = spectrum(setting)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    sim = None
+    bar = None
     if args.d is not None:
-        from ..simulate.spectrum import gram_eigenvalues, gram_moments
+        from ..simulate import _checked_args
 
-        try:
-            setting.sizes(args.d)
-            sim = gram_moments(gram_eigenvalues(setting, args.d, args.seed))
+        try:  # every size before any work: the theory first would hide a refusal for seconds
+            _checked_args(setting, args.d, args.seed, 1, False, block_bytes=None, chunk=None,
+                          mc_test=0, backend="cpu", dtype="float64")
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        if not args.quiet:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=3, unit="step", desc="rfdsm spectrum: theory", file=sys.stderr,
+                       dynamic_ncols=True, bar_format="{desc} [{n}/{total}] {elapsed}")
+    try:
+        try:
+            res = spectrum(setting)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        sim = None
+        if args.d is not None:
+            sim = _simulated_moments(setting, args, bar)
+    finally:
+        if bar is not None:
+            bar.close()
     if args.json:
         out = res.to_dict()
         if sim is not None:

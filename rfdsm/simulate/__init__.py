@@ -41,6 +41,11 @@ SERIES_BOUND_OK = 1e-8
 #: (minutes at d = 100, p = 400).  Beyond it a run would only burn time and memory.
 MC_TEST_MAX = 10**8
 
+#: Most seeds of one call.  Each seed is a full fit; the standard error of the mean falls as
+#: ``1/sqrt(n_seeds)``, so beyond this it is already ~0.3% of the spread between seeds, and
+#: a call that asks for more would only run for days.
+SEEDS_MAX = 10**5
+
 
 def _blas_threads_for(p: int):
     """BLAS threads of a whole CPU fit with ``p`` features (docs/simulator.md, "Threads");
@@ -105,7 +110,7 @@ def simulate_seed(setting: Setting, d: int, seed: int, *, block_bytes: int | Non
 def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
              block_bytes: int | None = None, chunk: int | None = None,
              mc_test: int = 0, backend: str = "cpu", dtype=np.float64,
-             skip_failed: bool = False, metrics=None) -> Result:
+             skip_failed: bool = False, metrics=None, progress: bool = False) -> Result:
     """Simulate ``setting`` at dimension ``d`` (``n = round(psi_n d)``, ``p = round(psi_p d)``).
 
     Parameters
@@ -139,6 +144,7 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
         :class:`rfdsm.metrics.Metric` objects); default: every registered metric with a
         ``simulate`` function.  Their seed means and standard errors are in
         ``Result.metrics`` (``name``, ``name_se``), the per-seed values in ``per_seed``.
+    progress : show a tqdm progress bar of the seeds on stderr (when ``n_seeds > 1``).
     """
     n, p, d, seed, n_seeds, opts = _checked_args(setting, d, seed, n_seeds, skip_failed,
                                                  block_bytes=block_bytes, chunk=chunk,
@@ -147,7 +153,8 @@ def simulate(setting: Setting, d: int, seed: int = 0, n_seeds: int = 1, *,
 
     names = [m.name for m in simulation_metrics(metrics)]
     t0 = time.perf_counter()
-    rows, failed = _run_seeds(setting, d, range(seed, seed + n_seeds), opts, metrics)
+    rows, failed = _run_seeds(setting, d, range(seed, seed + n_seeds), opts, metrics,
+                              progress and n_seeds > 1)
     skipped = _skipped(setting, d, n_seeds, rows, failed, skip_failed) if failed else {}
     return _build_result(setting, d, n, p, rows, names, skipped, t0)
 
@@ -202,6 +209,9 @@ def _checked_args(setting, d, seed, n_seeds, skip_failed, *, block_bytes, chunk,
     d = int(d)
     seed = _check_int("seed", seed, 0)
     n_seeds = _check_int("n_seeds", n_seeds, 1)
+    if n_seeds > SEEDS_MAX:
+        raise ValueError(f"n_seeds must be an integer between 1 and {SEEDS_MAX} (one full fit "
+                         f"each), got {n_seeds}")
     mc_test = _check_int("mc_test", mc_test, 0)
     if mc_test > MC_TEST_MAX:
         raise ValueError(f"mc_test must be an integer between 0 and {MC_TEST_MAX} (Monte Carlo "
@@ -220,15 +230,27 @@ def _checked_args(setting, d, seed, n_seeds, skip_failed, *, block_bytes, chunk,
     return n, p, d, seed, n_seeds, opts
 
 
-def _run_seeds(setting, d, seeds, opts, metrics):
+def _run_seeds(setting, d, seeds, opts, metrics, progress=False):
     """Rows of the seeds that ran and ``(seed, QuadratureError)`` of those that failed: one
     failed seed must not discard the others (see ``skip_failed``)."""
     rows, failed = [], []
-    for s in seeds:
-        try:
-            rows.append(simulate_seed(setting, d, s, **opts, metrics=metrics))
-        except QuadratureError as exc:
-            failed.append((s, exc))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(seeds), unit="seed", desc=f"rfdsm simulate d={d}",
+                   file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+    try:
+        for s in seeds:
+            try:
+                rows.append(simulate_seed(setting, d, s, **opts, metrics=metrics))
+            except QuadratureError as exc:
+                failed.append((s, exc))
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
     return rows, failed
 
 

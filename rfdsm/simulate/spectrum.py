@@ -17,11 +17,21 @@ __all__ = ["gram_eigenvalues", "gram_moments"]
 
 
 def gram_eigenvalues(setting, d: int, seed: int, *, block_bytes: int = DEFAULT_BLOCK_BYTES,
-                     chunk: int | None = None) -> np.ndarray:
+                     chunk: int | None = None, stage=None) -> np.ndarray:
     """Ascending eigenvalues of the training Gram of ``setting`` at dimension ``d`` for ``seed``
-    (the same draw of ``W``, data and noise as :func:`rfdsm.simulate.simulate`)."""
+    (the same draw of ``W``, data and noise as :func:`rfdsm.simulate.simulate`).  A size this
+    machine cannot hold is a ValueError before anything is allocated.  ``stage(text)``, when
+    given, is called as each of the two long steps (the Gram, its eigenvalues) begins."""
+    from . import _checked_args
+
+    _checked_args(setting, d, seed, 1, False, block_bytes=block_bytes, chunk=chunk, mc_test=0,
+                  backend="cpu", dtype=np.float64)
+    if stage is not None:
+        stage(f"simulating K at d = {int(d)}")
     _, _, _, mom = training_moments(setting, int(d), int(seed), block_bytes, chunk,
                                     np.dtype(np.float64), HOST)
+    if stage is not None:
+        stage("eigenvalues of K")
     return linalg.eigvalsh(np.asarray(mom.S), overwrite_a=True, check_finite=False)
 
 

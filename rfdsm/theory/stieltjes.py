@@ -49,6 +49,10 @@ class _Rule:
     def inv(self, A, B):
         return 1.0 / (np.multiply.outer(A, self.s) + B[:, None])
 
+    def mean_inv(self, A, B):
+        """``<1/D>`` for ``D = A s + B``."""
+        return self.inv(A, B) @ self.w
+
     def moments(self, A, B):
         """``(<1/D>, <s/D>)`` and ``(<1/D^2>, <s/D^2>, <s^2/D^2>)`` for ``D = A s + B``."""
         q = self.inv(A, B)
@@ -63,6 +67,74 @@ class _Rule:
     def quad(f, g, N):
         """``<f g/D^2>`` for linear ``f``, ``g`` from ``N = (<1/D^2>, <s/D^2>, <s^2/D^2>)``."""
         return f[0] * g[0] * N[2] + (f[0] * g[1] + f[1] * g[0]) * N[1] + f[1] * g[1] * N[0]
+
+
+class _ExactMP(_Rule):
+    """The averages of :class:`_Rule` in closed form: exact integrals against the
+    Marchenko-Pastur law of ratio ``gamma = psi_p`` instead of a quadrature on its nodes.
+
+    With ``D = A (s - w)``, ``w = -B/A``, everything follows from the MP Stieltjes transform
+    ``m(w) = <1/(s - w)>``, the root of ``gamma w m^2 + (w - 1 + gamma) m + 1 = 0`` with
+    ``m ~ -1/w`` at infinity (``sqrt(w - s_-) sqrt(w - s_+)`` has its cut on the support
+    only), and ``m' = <1/(s - w)^2>``:
+
+        <s/(s - w)>     = m/(1 + gamma m)
+        <s/(s - w)^2>   = m'/(1 + gamma m)^2
+        <s^2/(s - w)^2> = m' (1 + gamma + gamma (gamma - 1) m)/(1 + gamma m)^3
+
+    (no cancellation for large ``|w|``, where ``1 + w m -> 0``).  A rule on nodes resolves the
+    density of ``K`` only where its broadening ``Im D`` exceeds the spacing of the nodes: at
+    large ``t`` (``C -> 0``) its density is a comb of near-atoms at the nodes.
+    """
+
+    def __init__(self, setting, sp):
+        super().__init__(setting, sp)
+        self.gamma = float(setting.psi_p)
+        self.lo = (1.0 - math.sqrt(self.gamma)) ** 2
+        self.hi = (1.0 + math.sqrt(self.gamma)) ** 2
+        self.mass = 1.0
+
+    def _m(self, w):
+        g = self.gamma
+        b = w - 1.0 + g
+        root = np.sqrt(w - self.lo) * np.sqrt(w - self.hi)
+        # the two forms of the same root; each loses digits where the other does not
+        big = np.abs(b + root) >= np.abs(root - b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m = np.where(big, -2.0 / np.where(big, b + root, 1.0),
+                         (root - b) / np.where(big, 1.0, 2.0 * g * w))
+            dm = -(g * m * m + m) / (2.0 * g * w * m + b)
+        return m, dm
+
+    def _w(self, A, B):
+        # A = 0 (an activation with mu1 = 0): D = B whatever s, i.e. w = inf
+        A = np.broadcast_to(np.asarray(A, dtype=complex), np.shape(B))
+        flat = A == 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return A, flat, np.where(flat, 1.0, -B / np.where(flat, 1.0, A))
+
+    def mean_inv(self, A, B):
+        A, flat, w = self._w(A, B)
+        m, _ = self._m(w)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(flat, 1.0 / B, m / np.where(flat, 1.0, A))
+
+    def moments(self, A, B):
+        A, flat, w = self._w(A, B)
+        g = self.gamma
+        m, dm = self._m(w)
+        e = 1.0 + g * m
+        with np.errstate(divide="ignore", invalid="ignore"):
+            A1 = np.where(flat, 1.0, A)
+            A2 = A1 * A1
+            M = np.array([m / A1, m / e / A1])
+            N = np.array([dm / A2, dm / (e * e) / A2,
+                          dm * (1.0 + g + g * (g - 1.0) * m) / (e * e * e) / A2])
+            if flat.any():  # <s> = 1, <s^2> = 1 + gamma
+                iB = 1.0 / B
+                M = np.where(flat, np.array([iB, iB]), M)
+                N = np.where(flat, np.array([iB * iB, iB * iB, (1.0 + g) * iB * iB]), N)
+        return M, N
 
 
 class _M1:
@@ -94,8 +166,8 @@ class _M1:
 
     def g(self, kappa, z):
         R = self.rule
-        q = R.inv(np.full(kappa.shape, R.Sig[0], dtype=complex), R.Sig[1] + kappa)
-        return -(kappa / z) * (q @ R.w)
+        return -(kappa / z) * R.mean_inv(np.full(kappa.shape, R.Sig[0], dtype=complex),
+                                         R.Sig[1] + kappa)
 
 
 class _Minf:
@@ -127,7 +199,7 @@ class _Minf:
         return x.imag <= _SIGN_TOL * np.abs(x)
 
     def g(self, x, z):
-        return self.rule.inv(*self._AB(x, z)) @ self.rule.w
+        return self.rule.mean_inv(*self._AB(x, z))
 
 
 class _FiniteM:
@@ -182,13 +254,15 @@ class _FiniteM:
 
     def g(self, om, z):
         _, _, A, B = self._AB(om, z)
-        g = self.rule.inv(A, B) @ self.rule.w
+        g = self.rule.mean_inv(A, B)
         return g / -z if self.above else g
 
 
-def equations(setting, sp):
+def equations(setting, sp, exact: bool = True):
+    """The fixed point of ``setting`` on the GE covariances of ``sp``: averages over the MP law
+    in closed form (``exact``), or on the nodes of ``sp``."""
     r = setting.psi_p / setting.psi_n
-    rule = _Rule(setting, sp)
+    rule = _ExactMP(setting, sp) if exact else _Rule(setting, sp)
     if setting.m == 1:
         return _M1(rule, r)
     if setting.m == math.inf:
