@@ -181,12 +181,14 @@ class Activation:
         ``mu`` and ``s`` broadcast together; returns ``beta`` of shape ``(K+1,) + shape`` and
         the second moment of shape ``shape``, from :func:`gaussian_expectations` (exact, or
         to :data:`QUAD_TOL` at any scale and shift).  ``nodes`` fixes the Gauss-Hermite order
-        (per piece, with kinks) instead, with no check.
+        (per piece, with kinks) instead, with no check (a ``closed_form`` still applies).
         """
-        if nodes is None or self._exact is not None:
+        if nodes is None:
             r = gaussian_expectations(self, mu, s, K)
             return r.beta, r.m2
         mu, s = np.broadcast_arrays(np.asarray(mu, dtype=float), np.asarray(s, dtype=float))
+        if self.closed_form is not None:
+            return self.closed_form(mu, s, K)
         shape = mu.shape
         mu, s = np.ascontiguousarray(mu).reshape(-1), np.ascontiguousarray(s).reshape(-1)
         if self.kinks:

@@ -150,6 +150,10 @@ PANEL_X = 2.0
 PANEL_NODES = 16
 #: Refinements (panels halved) after the first level before the rule gives up.
 MAX_REFINEMENTS = 6
+#: Activation values one call of the composite rule may evaluate (all levels together): an
+#: undeclared jump would otherwise refine every element to the last level, and a huge ``s``
+#: needs ~``s`` panels (``s = 100``: 2048 panels, 5e7 values for 1600 elements per level).
+MAX_VALUES = 1 << 28
 
 
 @dataclass
@@ -207,7 +211,7 @@ def _composite_level(fn, mu, s, K, n_panels, kinks, block_values=1 << 22):
     return beta, m2
 
 
-def composite_expectations(fn, mu, s, K, *, kinks=(), tol=1e-10, name="sigma"):
+def composite_expectations(fn, mu, s, K, *, kinks=(), tol=1e-10, name="sigma", advice=""):
     """``beta_k(mu, s)``, ``E sigma(mu + s z)^2`` and an error estimate by composite
     Gauss-Legendre in ``z``, for any scale ``s`` and shift ``mu`` (1-D arrays).
 
@@ -217,18 +221,34 @@ def composite_expectations(fn, mu, s, K, *, kinks=(), tol=1e-10, name="sigma"):
     ``tol * (1 + E sigma^2)`` (``E sigma^2``).  The difference, which bounds the coarser
     level's error once the rule converges geometrically, is the estimate returned with the
     finer level.  Raises :class:`QuadratureError` (from ``rfdsm.activations``) when
-    ``MAX_REFINEMENTS`` halvings do not get there.
+    ``MAX_REFINEMENTS`` halvings, or ``MAX_VALUES`` evaluations, do not get there (the message
+    ends with ``advice``).
     """
+    from . import QuadratureError
+
     mu, s = np.asarray(mu, dtype=float), np.asarray(s, dtype=float)
     beta = np.empty((K + 1, mu.size))
     m2 = np.empty(mu.size)
     err = np.empty(mu.size)
     first = _first_panels(s)
+    used = 0
+
+    def level(idx, n):
+        nonlocal used
+        used += idx.size * (n + len(kinks)) * PANEL_NODES
+        if used > MAX_VALUES:
+            i = idx[np.argmax(s[idx])]
+            raise QuadratureError(
+                f"the Gaussian expectations of activation {name!r} need more than {MAX_VALUES:.3g} "
+                f"evaluations (composite Gauss-Legendre, {n} panels in z at s up to "
+                f"{s[i]:.4g}, mu = {mu[i]:.4g}) to converge to {tol:g}{advice}")
+        return _composite_level(fn, mu[idx], s[idx], K, n, kinks)
+
     for n0 in np.unique(first):
         idx = np.flatnonzero(first == n0)
-        prev = _composite_level(fn, mu[idx], s[idx], K, int(n0), kinks)
-        for level in range(1, MAX_REFINEMENTS + 1):
-            cur = _composite_level(fn, mu[idx], s[idx], K, int(n0) << level, kinks)
+        prev = level(idx, int(n0))
+        for lv in range(1, MAX_REFINEMENTS + 1):
+            cur = level(idx, int(n0) << lv)
             scale = 1.0 + np.sqrt(np.abs(cur[1]))
             db, dm = np.abs(cur[0] - prev[0]).max(axis=0), np.abs(cur[1] - prev[1])
             e = np.maximum(db / scale, dm / (scale * scale))
@@ -241,15 +261,12 @@ def composite_expectations(fn, mu, s, K, *, kinks=(), tol=1e-10, name="sigma"):
                 break
             prev = (cur[0][:, ~done], cur[1][~done])
         if idx.size:
-            from . import QuadratureError
-
             i = idx[np.argmax(e[~done])]
             raise QuadratureError(
-                f"composite Gauss-Legendre quadrature of E[{name}(mu + s z) He_k(z)] did not "
-                f"converge to {tol:g} with {int(n0) << MAX_REFINEMENTS} panels of "
-                f"{PANEL_NODES} nodes (at mu = {mu[i]:.4g}, s = {s[i]:.4g}, estimated error "
-                f"{float(e[~done].max()):.2g}): {name} is not smooth enough between its "
-                "declared kinks (a jump or kink that is not declared?)")
+                f"the Gaussian expectations of activation {name!r} did not converge to {tol:g} "
+                f"(composite Gauss-Legendre, {int(n0) << MAX_REFINEMENTS} panels of "
+                f"{PANEL_NODES} nodes in z; at mu = {mu[i]:.4g}, s = {s[i]:.4g} the estimated "
+                f"error is {float(e[~done].max()):.2g}){advice}")
     return beta, m2, err
 
 
@@ -295,8 +312,13 @@ def gaussian_expectations(act, mu, s, K: int, *, tol: float | None = None) -> Ex
             method = f"Gauss-Hermite, {q} nodes"
         err = np.full(mu.shape, err)
     except QuadratureError:
+        # a built-in is smooth or has its kinks declared: the kink advice would be wrong there
+        advice = ("" if act._numba_code is not None else
+                  f": the activation is not smooth between its declared kinks {list(act.kinks)}; "
+                  f"declare where it or a derivative jumps: register_activation({act.name!r}, "
+                  "fn, kinks=(x0, ...), overwrite=True)")
         beta, m2, err = composite_expectations(act.fn, mu, s, K, kinks=act.kinks, tol=tol,
-                                               name=act.name)
+                                               name=act.name, advice=advice)
         method = "composite Gauss-Legendre on the scale 1/s"
     return Expectations(beta.reshape((K + 1,) + shape), m2.reshape(shape), err.reshape(shape),
                         method)
