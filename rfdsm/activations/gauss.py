@@ -171,7 +171,8 @@ class Expectations:
 def _first_panels(s: np.ndarray) -> np.ndarray:
     # power-of-two panel counts: elements of one count share their nodes in z, and each
     # refinement halves the panels of the previous level
-    want = 2.0 * WINDOW * np.maximum(1.0, s / PANEL_X)
+    # capped far above what MAX_VALUES allows, so that a huge s is refused, not overflowed
+    want = np.minimum(2.0 * WINDOW * np.maximum(1.0, s / PANEL_X), 2.0 ** 40)
     return (2 ** np.ceil(np.log2(np.maximum(want, 32.0)))).astype(np.int64)
 
 
