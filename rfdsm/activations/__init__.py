@@ -15,9 +15,11 @@ For an activation ``sigma`` the model needs, with ``z ~ N(0, 1)``:
 
 Built-ins: ``tanh``; ``erf`` meaning ``erf(x / sqrt 2) = 2 Phi(x) - 1``; ``relu`` meaning the
 *centred* ReLU ``max(x, 0) - 1/sqrt(2 pi)`` (so ``mu0 = 0``); ``linear`` (``sigma(x) = x``).
-Smooth activations use Gauss-Hermite quadrature, evaluated by a parallel Numba kernel
-(``rfdsm._kernels``, loaded on first use) for large blocks and by NumPy for small ones; ReLU
-and linear use closed forms, because Gauss-Hermite converges slowly across a kink.
+All of these come from :func:`gaussian_expectations` (``rfdsm.activations.gauss``), exact or
+with an error estimate at any scale and shift: ReLU, linear and erf in closed form; smooth
+activations by Gauss-Hermite quadrature where it converges (a parallel Numba kernel,
+``rfdsm._kernels``, loaded on first use, for large blocks and NumPy for small ones), and by a
+composite Gauss-Legendre rule on the scale ``1/s`` of ``sigma(mu + s z)`` where it does not.
 """
 
 from __future__ import annotations

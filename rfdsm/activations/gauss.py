@@ -1,4 +1,5 @@
-"""Gaussian quadrature rules and the closed-form Gaussian moments of the built-in activations.
+"""Gaussian expectations of activations: quadrature rules, the closed forms of the built-ins,
+and :func:`gaussian_expectations`, the one rule the simulator and the theory both use.
 
 Split from ``rfdsm.activations`` (which re-exports these names), and free of Numba: the theory
 uses all of it.  ``beta_k(mu, s) = E[sigma(mu + s z) He_k(z)] / sqrt(k!)`` as there.
