@@ -148,3 +148,19 @@ def test_structured_theory_constants_converge_at_large_scale(data, m):
     r = theory(Setting(**{**STRUCTURED, "m": m}, data=data))
     assert r.converged
     assert r.diagnostics["constants_error"] < 1e-12
+
+
+def test_device_backend_falls_back_to_the_adaptive_rule():
+    # the GPU backend's moments, run on NumPy arrays: at scales Gauss-Hermite cannot resolve
+    # they are the host's (before: the device's order check raised)
+    from scipy import special
+
+    from rfdsm.simulate.gpu import Ops
+
+    ops = Ops(np, to_host=np.asarray, erf=special.erf, cholesky_solve=None)
+    act = get_activation("tanh")
+    mu = np.array([[0.3, -2.0], [1.0, 5.0]])
+    s = np.array([0.8, 4.0])
+    beta, m2 = ops.moments(act, mu, s, 4, 1 << 20)
+    ref_beta, ref_m2 = act.moments(mu, s[:, None], 4)
+    assert np.allclose(beta, ref_beta, rtol=0, atol=1e-10) and np.allclose(m2, ref_m2, rtol=0, atol=1e-10)
