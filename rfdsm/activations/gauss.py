@@ -184,8 +184,8 @@ def _composite_level(fn, mu, s, K, n_panels, kinks, block_values=1 << 22):
     edges = np.linspace(-WINDOW, WINDOW, n_panels + 1)
     if kinks:
         cuts = np.clip((np.asarray(kinks)[None, :] - mu[:, None]) / s[:, None], -WINDOW, WINDOW)
-        edges = np.sort(np.concatenate([np.broadcast_to(edges, (mu.size, edges.size)), cuts], axis=1),
-                        axis=1)
+        grid = np.broadcast_to(edges, (mu.size, edges.size))
+        edges = np.sort(np.concatenate([grid, cuts], axis=1), axis=1)
     else:
         edges = edges[None, :]
     half = 0.5 * (edges[:, 1:] - edges[:, :-1])

@@ -140,11 +140,12 @@ def _moments(ops: Ops, act, mu, s, K: int, block_bytes: int):
     """``beta`` (K+1, p, c) and ``E sigma^2`` (p, c) for means ``mu`` (p, c) and scales ``s`` (p,)."""
     xp = ops.xp
     p, c = mu.shape
+
     def host():
         beta, m2 = act.moments(ops.to_host(mu), ops.to_host(s)[:, None], K)
         return ops.to_device(beta), ops.to_device(m2)
 
-    if act._exact is not None or act._numba_code is None:
+    if act.closed_form is not None or act._numba_code is None:
         return host()
     # Gauss-Hermite order chosen exactly as on the CPU, from the same probe points
     i_star = int(ops.to_host(xp.argmax(s)))
