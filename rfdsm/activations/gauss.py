@@ -171,8 +171,8 @@ class Expectations:
 
 def _first_panels(s: np.ndarray) -> np.ndarray:
     # power-of-two panel counts: elements of one count share their nodes in z, and each
-    # refinement halves the panels of the previous level
-    # capped far above what MAX_VALUES allows, so that a huge s is refused, not overflowed
+    # refinement halves the panels of the previous level; capped far above what MAX_VALUES
+    # allows, so that a huge s is refused, not overflowed
     want = np.minimum(2.0 * WINDOW * np.maximum(1.0, s / PANEL_X), 2.0 ** 40)
     return (2 ** np.ceil(np.log2(np.maximum(want, 32.0)))).astype(np.int64)
 
@@ -193,23 +193,29 @@ def _composite_level(fn, mu, s, K, n_panels, kinks, block_values=1 << 22):
     w = half[..., None] * wx * np.exp(-0.5 * z * z) * _INV_SQRT_2PI
     z, w = z.reshape(z.shape[0], -1), w.reshape(w.shape[0], -1)
     nodes = z.shape[1]
-    beta = np.empty((K + 1, mu.size))
-    m2 = np.empty(mu.size)
-    if not kinks:  # nodes shared by all elements: one table, products by BLAS
-        table = hermite_table(z[0], K) * w[0][:, None]
-    block = max(1, block_values // (nodes * (1 if not kinks else K + 1)))
+    beta = np.zeros((K + 1, mu.size))
+    m2 = np.zeros(mu.size)
+    if not kinks:
+        # nodes shared by all elements: a table per slice of nodes (at most ~2 MiB, however
+        # many panels a large s needs), products by BLAS
+        step = max(PANEL_NODES, (1 << 18) // (K + 1))
+        for q0 in range(0, nodes, step):
+            zq, wq = z[0, q0:q0 + step], w[0, q0:q0 + step]
+            table = hermite_table(zq, K) * wq[:, None]
+            block = max(1, block_values // zq.size)
+            for a in range(0, mu.size, block):
+                b = min(a + block, mu.size)
+                V = np.asarray(fn(mu[a:b, None] + s[a:b, None] * zq), dtype=float)
+                beta[:, a:b] += table.T @ V.T
+                m2[a:b] += (V * V) @ wq
+        return beta, m2
+    block = max(1, block_values // (nodes * (K + 1)))
     for a in range(0, mu.size, block):
         b = min(a + block, mu.size)
-        zz = z if not kinks else z[a:b]
-        ww = w[0] if not kinks else w[a:b]
-        V = np.asarray(fn(mu[a:b, None] + s[a:b, None] * zz), dtype=float)
-        if not kinks:
-            beta[:, a:b] = table.T @ V.T
-            m2[a:b] = (V * V) @ ww
-        else:
-            Vw = V * ww
-            beta[:, a:b] = np.einsum("eq,eqk->ke", Vw, hermite_table(zz, K))
-            m2[a:b] = np.einsum("eq,eq->e", Vw, V)
+        V = np.asarray(fn(mu[a:b, None] + s[a:b, None] * z[a:b]), dtype=float)
+        Vw = V * w[a:b]
+        beta[:, a:b] = np.einsum("eq,eqk->ke", Vw, hermite_table(z[a:b], K))
+        m2[a:b] = np.einsum("eq,eq->e", Vw, V)
     return beta, m2
 
 
@@ -235,22 +241,24 @@ def composite_expectations(fn, mu, s, K, *, kinks=(), tol=1e-10, name="sigma", a
     first = _first_panels(s)
     used = 0
 
-    def level(idx, n):
+    def level(idx, n, lv):
         nonlocal used
         used += idx.size * (n + len(kinks)) * PANEL_NODES
         if used > MAX_VALUES:
             i = idx[np.argmax(s[idx])]
+            # before any refinement the scale itself is the cause; after, sigma is
+            cause = (f": the scale s = {s[i]:.4g} needs {n} panels in z" if lv <= 1 else advice)
             raise QuadratureError(
-                f"the Gaussian expectations of activation {name!r} need more than {MAX_VALUES:.3g} "
-                f"evaluations (composite Gauss-Legendre, {n} panels in z at s up to "
-                f"{s[i]:.4g}, mu = {mu[i]:.4g}) to converge to {tol:g}{advice}")
+                f"the Gaussian expectations of activation {name!r} need more than "
+                f"{MAX_VALUES:.3g} evaluations (composite Gauss-Legendre, {n} panels in z at "
+                f"s up to {s[i]:.4g}) to converge to {tol:g}{cause}")
         return _composite_level(fn, mu[idx], s[idx], K, n, kinks)
 
     for n0 in np.unique(first):
         idx = np.flatnonzero(first == n0)
-        prev = level(idx, int(n0))
+        prev = level(idx, int(n0), 0)
         for lv in range(1, MAX_REFINEMENTS + 1):
-            cur = level(idx, int(n0) << lv)
+            cur = level(idx, int(n0) << lv, lv)
             scale = 1.0 + np.sqrt(np.abs(cur[1]))
             db, dm = np.abs(cur[0] - prev[0]).max(axis=0), np.abs(cur[1] - prev[1])
             e = np.maximum(db / scale, dm / (scale * scale))
