@@ -108,7 +108,10 @@ def test_memory_check_counts_the_monte_carlo_sample():
 
 
 # -- item 12: failed seeds --------------------------------------------------------------------
-TINY = Setting(psi_n=2, psi_p=10, m=math.inf)  # at d = 3 the quadrature fails for some seeds
+# A hard clip at +-8 whose kinks are not declared: the quadrature fails for the seeds whose
+# preactivations reach them (at d = 3 the feature scales spread widely) and not for the others.
+rfdsm.register_activation("hardening_clip8", lambda x: np.clip(x, -8.0, 8.0), overwrite=True)
+TINY = Setting(psi_n=2, psi_p=10, m=math.inf, activation="hardening_clip8")
 TINY_D = 3
 
 
@@ -129,15 +132,17 @@ def seed_status():
     return ok, bad
 
 
-def test_failed_seeds_are_named_without_kinks_advice_for_a_builtin(seed_status):
+def test_failed_seeds_are_named_with_the_activations_cause(seed_status):
     ok, bad = seed_status
     with pytest.raises(ValueError) as err:
         simulate(TINY, d=TINY_D, seed=0, n_seeds=6)
     msg = str(err.value)
     assert f"seed(s) {', '.join(map(str, bad))} " in msg and "skip_failed" in msg
-    assert "kinks" not in msg and "larger d" in msg
-    # a user activation may have an undeclared kink: there the advice stays
-    rfdsm.register_activation("hardening_sign", np.sign, overwrite=True)
+    # the cause is the undeclared kink, not the dimension
+    assert "kinks=(x0, ...)" in msg and "larger d" not in msg
+    # off 0: a jump at 0 meets the preactivation mean 0 of m = 1 on a panel edge of the rule,
+    # where it is integrated exactly
+    rfdsm.register_activation("hardening_sign", lambda x: np.sign(x - 0.3), overwrite=True)
     with pytest.raises(ValueError, match="kinks"):
         simulate(Setting(1, 2, activation="hardening_sign"), d=20)
 
@@ -146,7 +151,7 @@ def test_skip_failed_keeps_the_other_seeds(seed_status):
     ok, bad = seed_status
     res = simulate(TINY, d=TINY_D, seed=0, n_seeds=6, skip_failed=True)
     assert [r["seed"] for r in res.per_seed] == ok
-    assert res.diagnostics["skipped_seeds"] == bad and "larger d" in res.diagnostics["skipped_reason"]
+    assert res.diagnostics["skipped_seeds"] == bad and "kinks" in res.diagnostics["skipped_reason"]
     singles = [simulate(TINY, d=TINY_D, seed=s).test for s in ok]
     assert res.test == pytest.approx(np.mean(singles), rel=1e-12)
 
@@ -154,7 +159,7 @@ def test_skip_failed_keeps_the_other_seeds(seed_status):
 def test_skip_failed_cli(seed_status, capsys):
     ok, bad = seed_status
     base = ["simulate", "--psi-n", "2", "--psi-p", "10", "--m", "inf", "--d", str(TINY_D),
-            "--seeds", "6"]
+            "--seeds", "6", "--activation", "hardening_clip8"]
     code, _, err = run(base, capsys)
     assert code == 2 and "--skip-failed" in err and len(err.splitlines()) == 1
     code, out, _ = run(base + ["--skip-failed", "--json"], capsys)

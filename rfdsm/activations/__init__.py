@@ -15,9 +15,11 @@ For an activation ``sigma`` the model needs, with ``z ~ N(0, 1)``:
 
 Built-ins: ``tanh``; ``erf`` meaning ``erf(x / sqrt 2) = 2 Phi(x) - 1``; ``relu`` meaning the
 *centred* ReLU ``max(x, 0) - 1/sqrt(2 pi)`` (so ``mu0 = 0``); ``linear`` (``sigma(x) = x``).
-Smooth activations use Gauss-Hermite quadrature, evaluated by a parallel Numba kernel
-(``rfdsm._kernels``, loaded on first use) for large blocks and by NumPy for small ones; ReLU
-and linear use closed forms, because Gauss-Hermite converges slowly across a kink.
+All of these come from :func:`gaussian_expectations` (``rfdsm.activations.gauss``), exact or
+with an error estimate at any scale and shift: ReLU, linear and erf in closed form; smooth
+activations by Gauss-Hermite quadrature where it converges (a parallel Numba kernel,
+``rfdsm._kernels``, loaded on first use, for large blocks and NumPy for small ones), and by a
+composite Gauss-Legendre rule on the scale ``1/s`` of ``sigma(mu + s z)`` where it does not.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ import numpy as np
 from scipy import special
 
 from .gauss import (  # noqa: F401  (re-exported: the theory and the tests import them here)
-    _BUILTIN_COEFFICIENTS, _gauss_hermite, _gauss_legendre, _linear_moments,
-    _quadrature_coefficients, _relu_moments, _weighted_table, hermite_table,
+    _BUILTIN_COEFFICIENTS, _erf_moments, _gauss_hermite, _gauss_legendre, _linear_moments,
+    _quadrature_coefficients, _relu_moments, _weighted_table, Expectations, gaussian_expectations,
+    hermite_table,
 )
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "get_activation",
     "registered_activations",
     "hermite_table",
+    "gaussian_expectations",
     "QUAD_ORDERS",
 ]
 
@@ -165,44 +169,59 @@ class Activation:
         """``(mu0, mu1, mu_star)`` of ``docs/model.md``."""
         return _coefficients(self)
 
+    @property
+    def _exact(self) -> Callable | None:
+        """The closed form of the Gaussian expectations, if there is one (the built-in ``erf``
+        has one, kept out of :attr:`closed_form` so that its fingerprint stays the same)."""
+        if self.closed_form is not None:
+            return self.closed_form
+        return _erf_moments if self._numba_code == _ERF else None
+
     def moments(self, mu, s, K: int, nodes: int | None = None):
         """``beta_k(mu, s) = E[sigma(mu + s z) He_k(z)]/sqrt(k!)`` for ``k <= K``, and ``E sigma^2``.
 
         ``mu`` and ``s`` broadcast together; returns ``beta`` of shape ``(K+1,) + shape`` and
-        the second moment of shape ``shape``.  ``nodes`` fixes the Gauss-Hermite order;
-        by default it is chosen per call (see :data:`QUAD_ORDERS`).
+        the second moment of shape ``shape``, from :func:`gaussian_expectations` (exact, or
+        to :data:`QUAD_TOL` at any scale and shift).  ``nodes`` fixes the Gauss-Hermite order
+        (per piece, with kinks) instead, with no check (a ``closed_form`` still applies).
         """
+        if nodes is None:
+            r = gaussian_expectations(self, mu, s, K)
+            return r.beta, r.m2
         mu, s = np.broadcast_arrays(np.asarray(mu, dtype=float), np.asarray(s, dtype=float))
         if self.closed_form is not None:
             return self.closed_form(mu, s, K)
         shape = mu.shape
         mu, s = np.ascontiguousarray(mu).reshape(-1), np.ascontiguousarray(s).reshape(-1)
         if self.kinks:
-            beta, m2 = self._split_quadrature(mu, s, K, nodes)
+            beta, m2 = self._legendre_pieces(mu, s, K, nodes, 10.0)
         else:
-            if nodes is None:
-                nodes = self.quadrature_order(mu, s, K)
             beta, m2 = self._quadrature(mu, s, K, nodes)
         return beta.reshape((K + 1,) + shape), m2.reshape(shape)
 
-    def _split_quadrature(self, mu, s, K, nodes=None, half_width=10.0):
-        """Composite Gauss-Legendre in ``z`` on ``[-L, L]``, split where ``mu + s z`` meets a kink.
+    def expectations(self, mu, s, K: int, tol: float | None = None) -> Expectations:
+        """:func:`gaussian_expectations` of this activation: ``beta``, ``E sigma^2``, the error
+        estimate per element and the rule used."""
+        return gaussian_expectations(self, mu, s, K, tol=tol)
+
+    def _split_quadrature(self, mu, s, K, half_width=10.0, tol=QUAD_TOL):
+        """Composite Gauss-Legendre in ``z`` on ``[-L, L]``, split where ``mu + s z`` meets a
+        kink; ``(beta, m2, error estimate)``.
 
         Gauss-Hermite converges only algebraically across a kink; on each smooth piece
         Gauss-Legendre converges geometrically.  The Gaussian mass beyond ``|z| = 10`` is < 1e-22.
-        ``nodes`` per piece is doubled from 32 until two orders agree to :data:`QUAD_TOL`.
+        The nodes per piece are doubled from 32 until two orders agree to ``tol``; a piece
+        much wider than ``1/s`` may never get there (then the composite rule takes over).
         """
-        orders = (nodes,) if nodes is not None else (32, 64, 128, 256)
+        orders = (32, 64, 128, 256)
         prev = None
         for q in orders:
             cur = self._legendre_pieces(mu, s, K, q, half_width)
             if prev is not None:
                 err = max(np.abs(cur[0] - prev[0]).max(), np.abs(cur[1] - prev[1]).max())
-                if err < QUAD_TOL * (1.0 + np.abs(cur[0]).max()):
-                    return cur
+                if err < tol * (1.0 + np.abs(cur[0]).max()):
+                    return cur[0], cur[1], err
             prev = cur
-        if nodes is not None:
-            return cur
         raise QuadratureError(f"piecewise quadrature for activation {self.name!r} did not converge "
                            f"to {QUAD_TOL:g} with {orders[-1]} nodes per piece")
 
@@ -257,6 +276,11 @@ class Activation:
         Checked on the hardest points of the call (largest ``s``, extreme ``mu``), since the
         Gauss-Hermite error grows with the spread ``s`` of the integrand.
         """
+        return self._hermite_order(mu, s, K, QUAD_TOL)[0]
+
+    def _hermite_order(self, mu, s, K, tol):
+        # (order, difference to the next order on the probes)
+        mu, s = np.ravel(mu), np.ravel(s)
         probe_mu = np.array([mu.min(), mu.max(), 0.0, mu[np.argmax(s)]])
         probe_s = np.array([s.max(), s.max(), s.max(), s.max()])
         prev = None
@@ -264,8 +288,9 @@ class Activation:
             cur = self._quadrature(probe_mu, probe_s, K, q)
             if prev is not None:
                 scale = 1.0 + np.abs(cur[0]).max()
-                if max(np.abs(cur[0] - prev[0]).max(), np.abs(cur[1] - prev[1]).max()) < QUAD_TOL * scale:
-                    return prev_q
+                diff = max(np.abs(cur[0] - prev[0]).max(), np.abs(cur[1] - prev[1]).max())
+                if diff < tol * scale:
+                    return prev_q, diff
             prev, prev_q = cur, q
         # a built-in is smooth or has its kinks declared: the advice would be wrong for it
         advice = ("" if _BUILTINS.get(self.name) is self else

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from ..activations import _BUILTINS, QuadratureError
+from ..activations import QuadratureError
 from ..core.checks import check_int
 from ..core.result import ERRORS, Result
 from ..core.setting import Setting
@@ -301,15 +301,10 @@ def _seed_stats(rows, names) -> dict:
 
 def _quadrature_reason(setting, d, exc) -> str:
     """Why the quadrature of one seed failed, with the advice that fits the activation."""
-    act = setting.sigma
-    if _BUILTINS.get(act.name) is act:
-        # a built-in is smooth or has its kinks declared: only the spread of the feature
-        # norms |w_i|^2/d at tiny d, i.e. preactivation scales far from 1, defeats the rule
-        return (f"the Gauss-Hermite quadrature of the built-in activation {act.name!r} does "
-                f"not converge because at d = {d} the feature norms |w_i|^2/d spread too "
-                "widely: use a larger d")
-    # a user activation: a kink or jump it does not declare, or the same tiny-d spread
-    return f"{exc}; or, at d = {d}, the feature norms |w_i|^2/d vary too much: try a larger d"
+    # The Gaussian expectations adapt to any scale and shift of the preactivations
+    # (rfdsm.activations.gaussian_expectations), so a small d is never the cause: the message
+    # names the activation's own (an undeclared jump or kink) or an extreme scale.
+    return str(exc)
 
 
 def _check_memory(setting, d, n, p, block_bytes, mc_test=0):

@@ -29,7 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..activations import _BUILTINS, _ERF, _linear_moments, _relu_moments
+from ..activations import _BUILTINS, _ERF, QuadratureError, _linear_moments, _relu_moments
 from . import constants as _k
 from .common import GEConstants
 from .gmp import Member
@@ -59,19 +59,30 @@ def _erf(v, rho):
 
 
 def _coefficients(act, v):
-    """``(mu0, mu1, mu_star2, error)`` at variance ``v`` (two quadrature orders compared)."""
+    """``(mu0, mu1, mu_star2, error)`` at variance ``v``, from
+    :func:`rfdsm.activations.gaussian_expectations` to ``KAPPA_TOL`` (any ``sqrt(v)``: the rule
+    adapts to the scale) and its error estimate."""
     sv = math.sqrt(v)
-    if act.closed_form is not None:
-        beta, m2 = act.moments(np.zeros(1), np.full(1, sv), 1)
-        b0, b1, m2 = float(beta[0, 0]), float(beta[1, 0]), float(m2[0])
-        return b0, b1 / sv, m2 - b0 * b0 - b1 * b1, 64.0 * _EPS * m2
+    try:
+        r = act.expectations(np.zeros(1), np.full(1, sv), 1, tol=_k.KAPPA_TOL)
+    except QuadratureError:
+        return _coefficients_unresolved(act, sv)
+    b0, b1, m2 = float(r.beta[0, 0]), float(r.beta[1, 0]), float(r.m2[0])
+    # mu_star2 = m2 - b0^2 - b1^2 moves by the errors of each term
+    err = float(r.error[0]) * (1.0 + 2.0 * abs(b0) + 2.0 * abs(b1)) + 64.0 * _EPS * m2
+    return b0, b1 / sv, m2 - b0 * b0 - b1 * b1, err
+
+
+def _coefficients_unresolved(act, sv):
+    # a scale beyond the evaluation budget (a data eigenvalue ~1e6 or more): two fixed
+    # Gauss-Hermite orders, whose difference is an honest, large error bound (the theory
+    # then reports the result as not converged and names the eigenvalue)
     vals = []
     for q in (256, 384):
-        beta, m2 = act.moments(np.zeros(1), np.full(1, sv), 1,
-                               nodes=None if act.kinks else q)
+        beta, m2 = act.moments(np.zeros(1), np.full(1, sv), 1, nodes=q)
         vals.append((float(beta[0, 0]), float(beta[1, 0]), float(m2[0])))
-    (b0, b1, m2), prev = vals[1], vals[0]
-    err = max(abs(x - y) for x, y in zip(vals[1], prev)) + 64.0 * _EPS * m2
+    b0, b1, m2 = vals[1]
+    err = max(abs(x - y) for x, y in zip(vals[1], vals[0])) + 64.0 * _EPS * m2
     return b0, b1 / sv, m2 - b0 * b0 - b1 * b1, err
 
 
@@ -99,10 +110,42 @@ def _kappa_s(act, a_eff, s, mu0, mu1, mu_star2):
     for lv in range(1, 5):
         nxt, _ = value(lv)
         err = abs(nxt - cur)
-        if err <= max(_k.KAPPA_TOL * mu_star2, floor):
+        # a value clipped to 0 or mu_star2 is one the rule does not resolve (two levels can
+        # then agree on the clip): 0 < kappa_s^2 < mu_star^2 for a nonlinear sigma and h > 0
+        if err <= max(_k.KAPPA_TOL * mu_star2, floor) and 0.0 < cur < mu_star2:
             break
         cur = nxt
+    else:
+        # sbar(a_eff u) bends on the scale sqrt(h)/a_eff in u: at a large outer scale a rule
+        # in u needs panels on that scale, as the composite rule has
+        try:
+            cur, err, cross = _kappa_s_composite(act, a_eff, s, mu0, mu1, mu_star2)
+            name = "composite Gauss-Legendre on the scale 1/s (outer), " + name + " (inner)"
+        except QuadratureError:  # beyond the budget: the last level and its error stand
+            pass
     return cur, max(err, floor, 64.0 * _EPS * cross), name
+
+
+def _kappa_s_composite(act, a_eff, s, mu0, mu1, mu_star2):
+    """``kappa_s^2 = E_u[(sbar(a_eff u) - mu0)^2] - a_eff^2 mu1^2`` with the outer expectation by
+    :func:`rfdsm.activations.gauss.composite_expectations` (``sbar`` at scale ``a_eff``) and
+    ``sbar(c) = E sigma(c + s z)`` by :func:`rfdsm.activations.gaussian_expectations`;
+    ``(kappa_s2, error, E_u[(sbar - mu0)^2])``."""
+    from ..activations.gauss import composite_expectations
+
+    inner_err = [0.0]
+
+    def centred_sq(c):
+        r = act.expectations(c, s, 0, tol=_k.KAPPA_TOL)
+        dev = r.beta[0] - mu0
+        inner_err[0] = max(inner_err[0], float(np.max(2.0 * np.abs(dev) * r.error, initial=0.0)))
+        return dev * dev
+
+    beta, _, err = composite_expectations(centred_sq, np.zeros(1), np.full(1, a_eff), 0,
+                                          tol=_k.KAPPA_TOL, name="(sbar - mu0)^2")
+    cross = float(beta[0, 0])
+    ks = min(max(cross - a_eff * a_eff * mu1 * mu1, 0.0), mu_star2)
+    return ks, float(err[0]) + inner_err[0], cross
 
 
 @lru_cache(maxsize=256)
