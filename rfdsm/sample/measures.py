@@ -20,6 +20,8 @@ import math
 
 import numpy as np
 
+from ..core import diffusion
+
 __all__ = ["nn_ratios", "memorised_fraction", "bootstrap_interval", "frechet",
            "frechet_floor", "prior_kl", "kl_score_integral", "kl_bound", "kl_bound_mc",
            "score_error_mc"]
@@ -207,7 +209,7 @@ def score_error_mc(score, k: int, t: float, data_model, d: int, n_mc: int,
                    true_score, rng: np.random.Generator) -> float:
     """Monte Carlo ``(1/d) E|s(y) - s*(y)|^2`` over ``n_mc`` fresh ``y = a x_0 + sqrt(h) eps``
     at grid time ``t`` (for scores without an exact error, the empirical one)."""
-    a, h = math.exp(-t), -math.expm1(-2.0 * t)
+    a, h = diffusion.a(t), diffusion.h(t)
     y = a * data_model.sample(n_mc, d, rng) + math.sqrt(h) * rng.standard_normal((n_mc, d))
     diff = score(k, y) - true_score(k, y)
     return float(np.einsum("ij,ij->", diff, diff) / (n_mc * d))

@@ -10,6 +10,7 @@ import operator
 
 import numpy as np
 
+from ..core.checks import check_int
 from ..core.params import check_number
 from .sampler import METHODS, SCHEDULES
 
@@ -25,15 +26,7 @@ DEFAULTS = {"n_samples": 1000, "score": "rf", "method": "sde", "t_min": 0.01, "T
 
 
 def _int(name, value, low):
-    try:
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError
-        v = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}") from None
-    if v < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {v}")
-    return int(v)
+    return check_int(value, name, low)
 
 
 def _choice(name, value, allowed):

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from ..core import diffusion
 from . import measures, sampler, scores
 from .record import SampleResult
 
@@ -74,8 +75,8 @@ def _target(cov, t):
     """Covariance of the noised data law at ``t`` (None: the identity, ``a^2 + h = 1``)."""
     if cov is None:
         return None
-    a2 = math.exp(-2.0 * t)
-    return a2 * cov - math.expm1(-2.0 * t) * np.eye(cov.shape[0])
+    a2, h = diffusion.a2_h(t)
+    return a2 * cov + h * np.eye(cov.shape[0])
 
 
 def _mean_at(mean, t):

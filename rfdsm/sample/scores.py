@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from ..core import diffusion
+
 __all__ = ["GridScore", "RFScores", "TrueScores", "EmpiricalScores", "fit_rf_scores",
            "target_covariance", "target_law", "ROW_BLOCK"]
 
@@ -29,7 +31,7 @@ ROW_BLOCK = 4096
 
 
 def _a_h(t: float) -> tuple[float, float]:
-    return math.exp(-t), -math.expm1(-2.0 * t)
+    return diffusion.a(t), diffusion.h(t)
 
 
 def target_law(data_model, d: int):
