@@ -72,9 +72,9 @@ def run_cli(args) -> int:
         if sim is not None:
             out["simulated_moments"] = {str(k): float(v) for k, v in sim.items()}
             out["d"], out["seed"] = args.d, args.seed
-        from ..core.result import _json_number# strict JSON: NaN -> null, inf -> "inf"
+        from ..core.result import plain  # strict JSON: NaN -> null, inf -> "inf"
 
-        print(json.dumps(_json_number(out), allow_nan=False))
+        print(json.dumps(plain(out), allow_nan=False))
     else:
         print(f"spectrum of K  {setting}")
         for lo, hi in res.edges:

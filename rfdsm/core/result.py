@@ -48,10 +48,6 @@ def plain(x, strict: bool = True):
     return str(x) if strict else repr(x)
 
 
-def _json_number(x):
-    return plain(x, strict=True)
-
-
 @dataclass(frozen=True)
 class Result:
     """Errors of the fitted score for one :class:`Setting`, from one evaluator.
@@ -139,7 +135,7 @@ class Result:
         out["per_seed"] = list(self.per_seed)
         out["diagnostics"] = dict(self.diagnostics)
         out["version"] = __version__
-        return _json_number(out)
+        return plain(out)
 
     def rows(self) -> list[dict[str, Any]]:
         """Tidy rows: one per seed for a simulation, a single row for the theory."""

@@ -132,7 +132,7 @@ class SampleResult:
 
     def to_dict(self, arrays: bool = False) -> dict[str, Any]:
         """Strict JSON (NaN -> null, inf -> "inf"); the point arrays only with ``arrays``."""
-        from ..core.result import _json_number
+        from ..core.result import plain
 
         out = {"f_mem": self.f_mem, "f_mem_ci": list(self.f_mem_ci), "frechet": self.frechet,
                "frechet_floor": self.frechet_floor, "frechet_floor_sd": self.frechet_floor_sd,
@@ -151,7 +151,7 @@ class SampleResult:
         if arrays:
             out.update(samples=self.samples.tolist(), training=self.training.tolist(),
                        ratios=self.ratios.tolist())
-        return _json_number(out)
+        return plain(out)
 
     def row(self) -> dict[str, Any]:
         """The sampling columns of this run's row in the result table (:data:`ROW_COLUMNS`)."""

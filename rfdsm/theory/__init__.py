@@ -27,11 +27,6 @@ from .plateau import plateau  # the psi_p -> inf limit, docs/theory.md Sec. 11.4
 __all__ = ["theory", "theory_curve", "solver_for", "spectrum", "plateau"]
 
 
-def _check_supported(setting: Setting) -> None:
-    """A ValueError naming what the theory has no equations for (:mod:`.routing`)."""
-    route(setting)
-
-
 def solver_for(setting: Setting):
     """The solver function ``f(setting, warm=None) -> Solution`` for ``setting``; a
     ValueError for an estimator or data law the theory has no equations for.  The solver
@@ -40,14 +35,10 @@ def solver_for(setting: Setting):
     return route(setting).solver
 
 
-def _jsonable(v):
-    return plain(v, strict=False)
-
-
 def _to_result(setting: Setting, sol: Solution, wall: float, metrics=None) -> Result:
-    diag = {k: _jsonable(v) for k, v in (sol.diagnostics or {}).items()}
+    diag = {k: plain(v, strict=False) for k, v in (sol.diagnostics or {}).items()}
     limits = diag.pop("metrics", None) or {}  # a solver's limits of registered metrics
-    diag["state"] = _jsonable(sol.state)
+    diag["state"] = plain(sol.state, strict=False)
     if not sol.converged:
         diag.setdefault("warning", "the fixed-point solve did not converge: the errors are not "
                                    "trustworthy (see residual)")
