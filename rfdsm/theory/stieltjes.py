@@ -4,6 +4,12 @@ The deterministic equivalents of the ridge solvers (eqs. (T8), (T13), (F4)) at `
 solved by Newton's method vectorised over an array of ``z``; :func:`descend` reaches each
 ``z = E + i eta`` from far above the real axis so that the root followed is the Stieltjes
 branch.  :mod:`rfdsm.theory.spectrum` builds density, atoms, edges and moments on it.
+
+The averages over ``S`` come from a rule: :class:`_Rule`, the Marchenko-Pastur quadrature of
+Sec. 6 (the gradient-flow solver, :mod:`rfdsm.theory.flow`, refines it); :class:`_ExactMP`,
+the same averages in closed form (isotropic data); :class:`_Members`, the traces (H6)-(H8) of
+Sec. 12 continued to complex arguments (data with a covariance spectrum,
+:func:`structured_equations`).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import numpy as np
 
 from .common import ge_constants
 
-__all__ = ["equations", "descend", "spectral_scale", "ETA_MIN"]
+__all__ = ["equations", "structured_equations", "descend", "spectral_scale", "ETA_MIN"]
 
 ETA_MIN = 1e-10  # final eta, relative to the spectral scale: the density is Im g(E + i0)/pi
 _ETA_MAX = 10.0  # first eta, relative to the scale: far enough that the start below converges
@@ -48,6 +54,16 @@ class _Rule:
 
     def inv(self, A, B):
         return 1.0 / (np.multiply.outer(A, self.s) + B[:, None])
+
+    @staticmethod
+    def mean(f):
+        """``<f>`` for ``f = f1 s + f0`` (``<s> = 1``)."""
+        return f[0] + f[1]
+
+    @staticmethod
+    def slope(f, like):
+        """The slope of ``f`` for every point of ``like`` (the ``A`` of ``D = A s + B``)."""
+        return np.full(like.shape, f[0], dtype=complex)
 
     def mean_inv(self, A, B):
         """``<1/D>`` for ``D = A s + B``."""
@@ -137,6 +153,92 @@ class _ExactMP(_Rule):
         return M, N
 
 
+class _Members:
+    """The averages for data with a covariance spectrum (docs/theory.md, Sec. 12): ``D`` and the
+    GE covariances (H4) are members ``W diag(A) W^T/d + alpha I_p`` of the family (H5), and
+    ``<X/D> = t1(X)/psi_p``, ``<X Y/D^2> = t2(X, Y)/psi_p`` are the traces (H7)-(H8) in the root
+    ``e = (1/d) tr Q`` of (H6), continued to complex ``Delta`` and ``c`` (they are rational in
+    them).  (H6) has a root per atom plus one; Newton's method on it starts from the root of
+    the previous evaluation (``warm``, carried along the descent by :class:`_Carried`: from far
+    away it can reach another root), or from ``e = psi_p/(c + sum pi Delta)``, the root far
+    from the spectrum.
+
+    Covariances are ``(A, alpha)`` with ``A`` of shape ``(atoms, 1)``, so that ``x A`` for an
+    array ``x`` of points has shape ``(atoms, points)``; ``moments`` returns ``(<1/D>, state)``
+    and ``(<1/D^2>, state)``, the first entries as those of :class:`_Rule`.
+    """
+
+    mass = 1.0
+
+    def __init__(self, pi, psi_p, Sig, C, Sc):
+        col = lambda f: (np.asarray(f[0], dtype=float).reshape(-1, 1), float(f[1]))  # noqa: E731
+        self.pi = np.asarray(pi, dtype=float)
+        self.psi = float(psi_p)
+        self.Sig, self.C, self.Sc = col(Sig), col(C), col(Sc)
+        self.warm = None
+        self.last_e = None
+
+    def avg(self, x):
+        """``sum_k pi_k x_k`` over the leading (atom) axis."""
+        return np.tensordot(self.pi, x, axes=1)
+
+    def mean(self, f):
+        """``<X> = (1/p) tr X = sum_k pi_k A_k + alpha`` (each column of ``W`` has norm^2 ``p``)."""
+        return float(self.avg(f[0].ravel())) + f[1]
+
+    @staticmethod
+    def slope(f, like):
+        return f[0] + 0.0 * like
+
+    def _root(self, Delta, c):
+        psi = self.psi
+        cold = psi / (c + self.avg(Delta))
+        e = self.warm
+        e = cold if e is None or np.shape(e) != c.shape else np.where(np.isfinite(e), e, cold)
+        done = np.zeros(c.shape, dtype=bool)
+        for _ in range(100):
+            u = 1.0 / (1.0 + Delta * e)
+            step = (e * (c + self.avg(Delta * u)) - psi) / (c + self.avg(Delta * u * u))
+            done = np.abs(step) <= 1e-15 * np.abs(e)
+            e = np.where(done, e, e - step)
+            if done.all():
+                break
+        u = 1.0 / (1.0 + Delta * e)
+        H = e * (c + self.avg(Delta * u)) - psi
+        # a double root (an edge of the law of W diag(Delta) W^T/d) converges slowly, to ~sqrt(eps)
+        return np.where(done | (np.abs(H) <= 1e-10 * psi), e, np.nan)
+
+    def _solve(self, A, B):
+        B = np.asarray(B, dtype=complex)
+        Delta = np.broadcast_to(np.asarray(A, dtype=complex), (self.pi.size,) + B.shape)
+        e = self._root(Delta, B)
+        self.last_e = e
+        u = 1.0 / (1.0 + Delta * e)
+        return e, u, B + self.avg(Delta * u * u)
+
+    def moments(self, A, B):
+        st = self._solve(A, B)
+        e, _, slope = st
+        return (e / self.psi, st), (e / (slope * self.psi), st)
+
+    def mean_inv(self, A, B):
+        """``<1/D> = e/psi_p``."""
+        return self._solve(A, B)[0] / self.psi
+
+    def lin(self, f, M):
+        """``<X/D> = (1/psi_p)(1/d) tr(X Q)``, eq. (H7)."""
+        e, u, _ = M[1]
+        return e * (f[1] + self.avg(f[0] * u)) / self.psi
+
+    def quad(self, f, g, N):
+        """``<X Y/D^2> = (1/psi_p)(1/d) tr(X Q Y Q)``, eq. (H8)."""
+        e, u, slope = N[1]
+        u2 = u * u
+        x = f[1] + self.avg(f[0] * u2)
+        y = g[1] + self.avg(g[0] * u2)
+        return (e * x * y / slope + e * e * self.avg(f[0] * g[0] * u2)) / self.psi
+
+
 class _M1:
     """Eq. (S2): unknown ``kappa`` (complex effective ridge; ``kappa -> kappa_0 > 0`` as
     ``z -> 0`` above ``p = n``, so the atom at 0 is regular in it).  ``Sigma + kappa`` is the
@@ -147,12 +249,11 @@ class _M1:
 
     def start(self, z):
         R = self.rule
-        return -(z - self.r * (R.Sig[0] + R.Sig[1]))  # <Sigma> = mu1^2 <s> + mu_star^2, <s> = 1
+        return -(z - self.r * R.mean(R.Sig))  # <Sigma>
 
     def step(self, kappa, z):
         R = self.rule
-        A = np.full(kappa.shape, R.Sig[0], dtype=complex)
-        M, N = R.moments(A, R.Sig[1] + kappa)
+        M, N = R.moments(R.slope(R.Sig, kappa), R.Sig[1] + kappa)
         q1 = R.mass - kappa * M[0]
         q2 = R.mass - 2.0 * kappa * M[0] + kappa * kappa * N[0]
         f = kappa * (1.0 - self.r * q1) + z
@@ -166,8 +267,7 @@ class _M1:
 
     def g(self, kappa, z):
         R = self.rule
-        return -(kappa / z) * R.mean_inv(np.full(kappa.shape, R.Sig[0], dtype=complex),
-                                         R.Sig[1] + kappa)
+        return -(kappa / z) * R.mean_inv(R.slope(R.Sig, kappa), R.Sig[1] + kappa)
 
 
 class _Minf:
@@ -217,9 +317,9 @@ class _FiniteM:
     def start(self, z):
         if not self.above:
             return np.zeros((2, z.size), dtype=complex)
-        R = self.rule  # (F5) at |z| = inf: D = 1, omega = r (<C>, <Sc>), <s> = 1
-        return np.array([np.full(z.size, self.r * (R.C[0] + R.C[1]), dtype=complex),
-                         np.full(z.size, self.r * (R.Sc[0] + R.Sc[1]), dtype=complex)])
+        R = self.rule  # (F5) at |z| = inf: D = 1, omega = r (<C>, <Sc>)
+        return np.array([np.full(z.size, self.r * R.mean(R.C), dtype=complex),
+                         np.full(z.size, self.r * R.mean(R.Sc), dtype=complex)])
 
     def _AB(self, om, z):
         ws, wi = om
@@ -270,6 +370,62 @@ def equations(setting, sp, exact: bool = True):
     k = ge_constants(setting)
     p_eff = min(setting.psi_p, 1.0) if k.mu_star2 == 0.0 else setting.psi_p  # as in (F12)
     return _FiniteM(rule, r, int(setting.m), p_eff > setting.m * setting.psi_n)
+
+
+class _Carried:
+    """Equations on a :class:`_Members` rule, with the root ``e`` of (H6) as one more row of the
+    state: each solve of (H6) starts from the root at the previous iterate."""
+
+    def __init__(self, eqs):
+        self.eqs, self.rule = eqs, eqs.rule
+        self.flat = not isinstance(eqs, _FiniteM)  # a state of one row, kept 1-d
+
+    def _outer(self, u):
+        return u[0] if self.flat else u[:-1]
+
+    def start(self, z):
+        u = np.asarray(self.eqs.start(z), dtype=complex)
+        u = u[None, :] if u.ndim == 1 else u
+        return np.concatenate([u, np.full((1, z.size), np.nan, dtype=complex)])
+
+    def step(self, u, z):
+        self.rule.warm = u[-1]
+        new, rel = self.eqs.step(self._outer(u), z)
+        new = new[None, :] if new.ndim == 1 else new
+        return np.concatenate([new, self.rule.last_e[None, :]]), rel
+
+    def valid(self, u, z):
+        return self.eqs.valid(self._outer(u), z)
+
+    def g(self, u, z):
+        self.rule.warm = u[-1]
+        return self.eqs.g(self._outer(u), z)
+
+
+def structured_equations(setting):
+    """The fixed point of ``setting`` for data ``x_0 ~ N(0, Sigma)`` with a covariance spectrum
+    (docs/theory.md Sec. 12): the atoms of the law, the covariances (H4) with the constants
+    (H3), on a :class:`_Members` rule.  Returns the equations and an upper bound of the spectrum
+    of ``K`` (that of :func:`spectral_scale`, with ``|X| <= max_k A_k s_+ + alpha`` for a
+    member, ``s_+ = (1 + sqrt(psi_p))^2`` the top of the law of ``S``)."""
+    from .ge_structured import structured_ge
+
+    ge = structured_ge(setting)
+    rule = _Members(ge.pi, setting.psi_p, *((X.A, X.alpha) for X in (ge.Sigma, ge.C, ge.Sc)))
+    rule.constants = ge.constants
+    r = setting.psi_p / setting.psi_n
+    if setting.m == 1:
+        eqs = _M1(rule, r)
+    elif setting.m == math.inf:
+        eqs = _Minf(rule, r)
+    else:  # nonlinear (the structured theory refuses mu_star = 0): p_eff = p, as in (F12)
+        eqs = _FiniteM(rule, r, int(setting.m), setting.psi_p > setting.m * setting.psi_n)
+    s_top = (1.0 + math.sqrt(setting.psi_p)) ** 2
+    big = lambda X: max(float(np.max(X.A)) * s_top + X.alpha, 0.0)  # noqa: E731
+    rN = 0.0 if setting.m == math.inf else r / setting.m
+    top = (math.sqrt(big(ge.C)) * (1.0 + math.sqrt(r))
+           + math.sqrt(big(ge.Sc)) * (1.0 + math.sqrt(rN)))
+    return _Carried(eqs), max(top * top, 1e-300)
 
 
 def descend(eqs, E, eta, scale, max_iter=30):
