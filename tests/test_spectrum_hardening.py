@@ -179,6 +179,22 @@ def test_moments_the_density_misses_are_not_reported_as_converged():
     assert not r.converged and "closed form (S8)" in r.message
 
 
+def test_a_narrow_bulk_on_the_grid_does_not_cut_the_wide_ones():
+    """t = 3: a bulk of width ~1e-9 sits at kappa_i^2 with a peak ~2e8.  A grid point inside it
+    must not lift the floor of (S7) (relative to the peak) above the density of the wide bulk
+    [0.090, 2.166], which it would cut to [0.096, 0.601]."""
+    from rfdsm.theory import spectrum as module
+
+    s = Setting(psi_n=1, psi_p=2, m="inf", t=3.0)
+    ev = module._Evaluator(s, 400)
+    bottom = module._floor(s)
+    grid = np.unique(np.r_[module._grid(s, ev.scale, None), bottom + 6e-10])
+    assert ev.inside(np.array([bottom + 6e-10]), 0.0)[1][0] > 1e8
+    bulks = module._bulks(ev, grid)[0]
+    assert bulks[-1][0] == pytest.approx(0.0904, abs=1e-3)
+    assert bulks[-1][1] == pytest.approx(2.1658, abs=1e-3)
+
+
 def test_a_spent_work_budget_is_reported_not_hidden(monkeypatch):
     from rfdsm.theory import spectrum as module
 
