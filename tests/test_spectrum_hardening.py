@@ -16,6 +16,7 @@ import pytest
 from rfdsm import Setting
 from rfdsm.theory.common import ge_spectrum
 from rfdsm.theory.spectrum import closed_form_moments, spectrum, stieltjes
+from tests.test_spectrum import _extrapolate  # the weighted 1/d fit, written once
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,14 +84,6 @@ def test_structured_real_axis_limit_is_the_structured_solvers_resolvent(m, data)
         g, ok = stieltjes(s, [-s.lam])
         assert ok.all()
         assert g[0].real == pytest.approx(_g_structured(s), rel=1e-9)
-
-
-def _extrapolate(ds, means, ses):
-    X = np.c_[np.ones(len(ds)), 1.0 / np.asarray(ds, dtype=float)]
-    Wt = 1.0 / np.asarray(ses) ** 2
-    cov = np.linalg.inv(X.T @ (X * Wt[:, None]))
-    c = cov @ (X.T @ (Wt * np.asarray(means)))
-    return float(c[0]), float(math.sqrt(cov[0, 0]))
 
 
 @pytest.mark.parametrize("kw", [STRUCTURED[1], STRUCTURED[2]],
